@@ -1,0 +1,73 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fastifyWebsocket from '@fastify/websocket'
+import fastifySwagger from '@fastify/swagger'
+import configPlugin, { resolveConfig, type RegistryOptions } from './plugins/config.ts'
+import authPlugin from './plugins/auth.ts'
+import storePlugin from './plugins/store.ts'
+import hubPlugin from './plugins/hub.ts'
+import wsRoutes from './routes/ws.ts'
+import restRoutes from './routes/rest.ts'
+import { refusalBody } from './routes/refuse.ts'
+import { Close } from './services/codes.ts'
+
+export type { RegistryOptions } from './plugins/config.ts'
+export type { RegistryUser, Authorize } from './services/auth.ts'
+
+/**
+ * The whole registry as one encapsulated plugin: `app.register(registry, { prefix, jwt })`.
+ * A host's own routes, JWT setup and error handler stay untouched.
+ */
+export default async function registry (fastify: FastifyInstance, opts: RegistryOptions): Promise<void> {
+  const config = resolveConfig(opts)
+  await fastify.register(configPlugin, config)
+  await fastify.register(authPlugin)
+  await fastify.register(storePlugin)
+  await fastify.register(hubPlugin)
+
+  const hostWebsocket = fastify.hasDecorator('websocketServer')
+  if (!hostWebsocket) {
+    await fastify.register(fastifyWebsocket, {
+      options: {
+        maxPayload: config.limits.maxFrameBytes,
+        maxFragments: config.limits.maxFragments,
+        perMessageDeflate: false,
+        clientTracking: true
+      },
+      // Its default closes with no code (1005); PROTOCOL.md §4 says 1001.
+      preClose: function (this: FastifyInstance, done: (err?: Error) => void) {
+        fastify.registryHub.drain()
+        this.websocketServer.close(() => {})
+        done()
+      },
+      errorHandler: (err: Error, _socket, request) => { request.log.debug({ err }, 'websocket closed on a protocol error') }
+    } as Parameters<typeof fastifyWebsocket>[1])
+  } else {
+    fastify.addHook('preClose', (done) => { fastify.registryHub.drain(); done() })
+  }
+
+  if (!fastify.hasDecorator('swagger')) {
+    await fastify.register(fastifySwagger, {
+      openapi: {
+        info: { title: 'WorkStream Registry', version: '1' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
+      }
+    })
+  }
+
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation !== undefined) {
+      const code = err.validationContext === 'params' ? 'invalid_project' : 'bad_request'
+      return reply.code(400).send(refusalBody(code, err.message))
+    }
+    const status = err.statusCode ?? 500
+    if (status < 500) return reply.code(status).send({ statusCode: status, code: 'bad_request', error: 'Bad Request', message: err.message })
+    request.log.error({ err }, 'request failed')
+    return reply.code(500).send({ statusCode: 500, code: 'internal', error: 'Internal Server Error', message: 'internal error' })
+  })
+
+  await fastify.register(wsRoutes, { hostWebsocket })
+  await fastify.register(restRoutes)
+  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
+}
+
+export { Close }

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { Authorize } from '../services/auth.ts'
+import type { Bus } from '../services/bus/bus.ts'
+import type { PresenceStore } from '../services/presence/store.ts'
+import { firstOptionError, resolveLimits, type RegistryOptionsData, type ResolvedLimits } from '../services/options.ts'
+
+/** What a host passes to `app.register(registry, options)`. */
+export interface RegistryOptions extends RegistryOptionsData {
+  /** Replaces the `projects` claim check (PROTOCOL.md §1). */
+  authorize?: Authorize
+  /** A presence store and bus to use instead of the embedded in-memory ones. */
+  store?: { presence: PresenceStore, bus: Bus }
+}
+
+export interface RegistryConfig {
+  nodeId: string
+  jwt: RegistryOptionsData['jwt']
+  limits: ResolvedLimits
+  allowedOrigins: Set<string> | undefined
+  authorize: Authorize | undefined
+  store: RegistryOptions['store']
+  metrics: boolean
+  demo: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { registryConfig: RegistryConfig }
+}
+
+/** Validates the options once at boot; a bad option fails the boot with a one-line reason. */
+export function resolveConfig (opts: RegistryOptions): RegistryConfig {
+  const { authorize, store, ...data } = opts
+  const problem = firstOptionError(data)
+  if (problem !== undefined) throw new Error(problem)
+  if (data.jwt.secret === undefined && data.jwt.publicKey === undefined) {
+    throw new Error('registry option jwt: set either secret (HS256) or publicKey (RS256/ES256)')
+  }
+  if (data.jwt.secret !== undefined && data.jwt.publicKey !== undefined) {
+    throw new Error('registry option jwt: set secret or publicKey, not both')
+  }
+  if (authorize !== undefined && typeof authorize !== 'function') throw new Error('registry option authorize: must be a function')
+  return {
+    nodeId: data.nodeId ?? randomBytes(6).toString('hex'),
+    jwt: data.jwt,
+    limits: resolveLimits(data.limits),
+    allowedOrigins: data.allowedOrigins === undefined ? undefined : new Set(data.allowedOrigins),
+    authorize,
+    store,
+    metrics: data.metrics ?? true,
+    demo: data.demo ?? false
+  }
+}
+
+async function configPlugin (fastify: FastifyInstance, config: RegistryConfig): Promise<void> {
+  fastify.decorate('registryConfig', config)
+}
+
+export default fp(configPlugin, { name: 'registry-config' })

@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { isGranted } from '../services/auth.ts'
+import { Close } from '../services/codes.ts'
+import type { Session, PeerSocket } from '../services/session.ts'
+import { tokenFrom } from '../plugins/auth.ts'
+import { refuse, requestSerializer } from './refuse.ts'
+
+const projectPattern = /^[A-Za-z0-9._-]{1,128}$/
+const wsKeyPattern = /^[+/0-9A-Za-z]{22}==$/
+const textFrame = { binary: false }
+
+/** Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. */
+class WsPeerSocket implements PeerSocket {
+  constructor (readonly ws: WebSocket) {}
+  send (data: string | Buffer): void { this.ws.send(data, textFrame) }
+  close (code: number, reason?: string): void { this.ws.close(code, reason) }
+  terminate (): void { this.ws.terminate() }
+  ping (): void { this.ws.ping() }
+  get bufferedAmount (): number { return this.ws.bufferedAmount }
+}
+
+export interface WsRouteOptions {
+  /** True when the host registered @fastify/websocket: its preClose runs before ours. */
+  hostWebsocket: boolean
+}
+
+export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteOptions): Promise<void> {
+  const hub = fastify.registryHub
+  const config = fastify.registryConfig
+  const admitted = new WeakMap<FastifyRequest, { session: Session, onEarlyClose: () => void }>()
+
+  /** Not a valid RFC 6455 upgrade: a 4xx before any check of §2's table. */
+  function checkUpgrade (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    if (!request.ws) {
+      refuse(reply, 'upgrade_required', 'this endpoint only accepts WebSocket upgrades')
+      return
+    }
+    const h = request.headers
+    if (h.upgrade?.toLowerCase() !== 'websocket') {
+      refuse(reply, 'bad_request', 'Upgrade header must be "websocket"')
+      return
+    }
+    if (h['sec-websocket-version'] !== '13') {
+      reply.header('sec-websocket-version', '13')
+      refuse(reply, 'upgrade_required', 'Sec-WebSocket-Version must be 13')
+      return
+    }
+    const key = h['sec-websocket-key']
+    if (typeof key !== 'string' || !wsKeyPattern.test(key.trim())) {
+      refuse(reply, 'bad_request', 'missing or invalid Sec-WebSocket-Key')
+      return
+    }
+    done()
+  }
+
+  /** PROTOCOL.md §2, in the table's order; the join itself is refusals #5–#7. */
+  async function admit (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const origin = request.headers.origin
+    if (config.allowedOrigins !== undefined && origin !== undefined && !config.allowedOrigins.has(origin)) {
+      return refuse(reply, 'origin_not_allowed', 'origin not allowed')
+    }
+    const token = tokenFrom(request, true)
+    if (token === undefined || token === '') return refuse(reply, 'unauthorized', 'missing bearer token')
+    const verified = fastify.registryVerify(token)
+    if (!verified.ok) return refuse(reply, 'unauthorized', verified.message)
+    const project = (request.query as Record<string, unknown>).project
+    if (typeof project !== 'string' || !projectPattern.test(project)) {
+      return refuse(reply, 'invalid_project', 'project must match ^[A-Za-z0-9._-]{1,128}$')
+    }
+    if (!await isGranted(verified.user, project, config.authorize)) {
+      return refuse(reply, 'forbidden', `project ${project} is not granted`)
+    }
+    const admission = await hub.admit(verified.user, project)
+    if (!admission.ok) return refuse(reply, admission.refusal.code, admission.refusal.message)
+    const session = admission.session
+    // The client may vanish before the 101: the peer must not stay listed.
+    const onEarlyClose = (): void => { hub.release(session, 'closed').catch(() => {}) }
+    request.raw.socket.once('close', onEarlyClose)
+    admitted.set(request, { session, onEarlyClose })
+  }
+
+  function onSocket (ws: WebSocket, request: FastifyRequest): void {
+    const entry = admitted.get(request)
+    if (entry === undefined) {
+      ws.close(Close.internalError)
+      return
+    }
+    admitted.delete(request)
+    const { session } = entry
+    request.raw.socket.removeListener('close', entry.onEarlyClose)
+    if (session.closed) {
+      // Released while the upgrade completed (shutdown began): tell the client why.
+      ws.close(Close.goingAway, 'server shutting down')
+      return
+    }
+    if (opts.hostWebsocket) closeWithGoingAway(ws)
+    // Listeners first, before anything can yield, so no frame is missed (STYLE.md §1).
+    ws.on('message', (data: Buffer, isBinary: boolean) => { hub.receive(session, data, isBinary) })
+    ws.on('pong', () => { session.alive = true })
+    // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
+    ws.on('error', () => { session.leaveReason = 'kicked' })
+    ws.on('close', (code: number) => {
+      hub.release(session).catch(() => {})
+      request.log.info({
+        projectId: session.projectId,
+        peerId: session.peerId,
+        userId: session.userId,
+        closeCode: code,
+        reason: session.leaveReason,
+        durationMs: Date.now() - session.openedAt
+      }, 'peer disconnected')
+    })
+    hub.attach(session, new WsPeerSocket(ws))
+    request.log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
+  }
+
+  fastify.route({
+    method: 'GET',
+    url: '/v1/ws',
+    logSerializers: { req: requestSerializer },
+    schema: { hide: true },
+    onRequest: checkUpgrade,
+    preValidation: admit,
+    handler: async (_request, reply) => refuse(reply, 'upgrade_required', 'this endpoint only accepts WebSocket upgrades'),
+    wsHandler: onSocket
+  })
+}
+
+/**
+ * A host's @fastify/websocket closes every client with a bare `close()` (1005) in its
+ * preClose, which runs before ours. We always close with a code, so a bare close can only be
+ * that shutdown: make it 1001 as PROTOCOL.md §4 promises.
+ */
+function closeWithGoingAway (ws: WebSocket): void {
+  const close = ws.close.bind(ws)
+  ws.close = (code?: number, reason?: string | Buffer) => { close(code ?? Close.goingAway, reason ?? (code === undefined ? 'server shutting down' : undefined)) }
+}

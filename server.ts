@@ -1,0 +1,63 @@
+// Standalone entry: environment → options, logger, listen, graceful shutdown. Nothing else.
+import { randomBytes } from 'node:crypto'
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import { createSigner } from 'fast-jwt'
+import registry from './app.ts'
+import { EnvError, readEnv } from './services/env.ts'
+import { redactUrl } from './routes/refuse.ts'
+
+let env
+try {
+  env = readEnv(process.env, () => randomBytes(32).toString('base64url'))
+} catch (err) {
+  if (!(err instanceof EnvError)) throw err
+  process.stderr.write(`workstream-registry: ${err.message}\n`)
+  process.exit(1)
+}
+
+const app = Fastify({
+  logger: {
+    level: env.logLevel,
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token'], censor: '[REDACTED]' },
+    serializers: {
+      req: (req: { method: string, url: string, host?: string, ip?: string }) => ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip })
+    }
+  },
+  // PROTOCOL.md §4: request headers, the upgrade's included, complete within 20 s.
+  requestTimeout: 20000,
+  http: { headersTimeout: 20000, requestTimeout: 20000, connectionsCheckingInterval: 2000 },
+  forceCloseConnections: true
+})
+
+await app.register(registry, env.options)
+
+closeWithGrace({ delay: 10000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+try {
+  await app.listen({ host: env.host, port: env.port })
+} catch (err) {
+  app.log.error({ err }, 'could not listen')
+  process.exit(1)
+}
+
+if (env.devSecret) {
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : env.port
+  const sign = createSigner({ key: env.options.jwt.secret as string, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
+  const token = sign({ sub: 'demo-user', name: 'Demo User', projects: ['*'] })
+  app.log.warn('JWT_SECRET is not set: using a random secret for this run only (refused when NODE_ENV=production)')
+  process.stdout.write([
+    '',
+    'Demo token (valid 24 h, any project):',
+    `  ${token}`,
+    'Connect:',
+    `  npx wscat -c "ws://${env.host}:${port}/v1/ws?project=demo" -H "Authorization: Bearer ${token}"`,
+    `  curl -H "Authorization: Bearer ${token}" http://${env.host}:${port}/v1/projects/demo/peers`,
+    ''
+  ].join('\n') + '\n')
+}

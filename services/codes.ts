@@ -1,0 +1,75 @@
+// Every code of the wire contract (PROTOCOL.md §2–§4) lives here, so the edges that turn
+// outcomes into frames, closes and HTTP replies all speak the same words.
+
+export type FrameErrorCode =
+  | 'invalid_frame'
+  | 'peer_not_found'
+  | 'rate_limited'
+  | 'unauthorized'
+  | 'unavailable'
+  | 'internal'
+
+export type RefusalCode =
+  | 'origin_not_allowed'
+  | 'unauthorized'
+  | 'invalid_project'
+  | 'forbidden'
+  | 'unavailable'
+  | 'too_many_connections'
+  | 'project_full'
+  | 'not_found'
+  | 'upgrade_required'
+  | 'bad_request'
+
+export const refusalStatus: Record<RefusalCode, number> = {
+  origin_not_allowed: 403,
+  unauthorized: 401,
+  invalid_project: 400,
+  forbidden: 403,
+  unavailable: 503,
+  too_many_connections: 429,
+  project_full: 403,
+  not_found: 404,
+  upgrade_required: 426,
+  bad_request: 400
+}
+
+export const Close = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  invalidPayload: 1007,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  tokenExpired: 4001,
+  projectRevoked: 4003,
+  slowConsumer: 4009
+} as const
+
+export type LeaveReason = 'closed' | 'timeout' | 'kicked'
+
+/** PROTOCOL.md §3: which close codes make a departure `kicked` rather than `closed`. */
+const kickedCodes = new Set<number>([
+  Close.tokenExpired, Close.projectRevoked, Close.slowConsumer, Close.protocolError,
+  Close.unsupportedData, Close.invalidPayload, Close.policyViolation, Close.tooBig
+])
+
+export function leaveReasonFor (closeCode: number, serverInitiated: boolean): LeaveReason {
+  return serverInitiated && kickedCodes.has(closeCode) ? 'kicked' : 'closed'
+}
+
+export type Outcome = { ok: true } | { ok: false, code: FrameErrorCode, message: string }
+
+export interface Refusal { code: RefusalCode, message: string }
+
+export class RefusalError extends Error {
+  readonly statusCode: number
+  readonly code: RefusalCode
+  constructor (refusal: Refusal) {
+    super(refusal.message)
+    this.code = refusal.code
+    this.statusCode = refusalStatus[refusal.code]
+  }
+}

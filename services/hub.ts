@@ -1,0 +1,314 @@
+import { randomBytes } from 'node:crypto'
+import type { Bus, BusHandler, BusMessage } from './bus/bus.ts'
+import { Close, type LeaveReason, type Outcome, type Refusal } from './codes.ts'
+import type { Peer } from './frames.ts'
+import type { ResolvedLimits } from './options.ts'
+import type { PresenceStore } from './presence/store.ts'
+import type { RegistryUser } from './auth.ts'
+import { Session, type PeerSocket } from './session.ts'
+import { handleFrame, type FrameContext } from './router.ts'
+
+/** A pino-compatible logger, so services need no Fastify (STYLE.md §1). */
+export interface Log {
+  info (obj: object, msg?: string): void
+  warn (obj: object, msg?: string): void
+  error (obj: object, msg?: string): void
+  debug (obj: object, msg?: string): void
+}
+
+/** Optional counters for metrics; the hub calls them, knowing nothing of Prometheus. */
+export interface HubObserver {
+  frameIn? (type: string): void
+  frameOut? (type: string, count: number): void
+  error? (code: string): void
+  close? (code: number): void
+  slowConsumer? (): void
+}
+
+export interface HubDeps extends Omit<FrameContext, 'hub' | 'now'> {
+  now?: () => number
+  nodeId: string
+  presence: PresenceStore
+  bus: Bus
+  limits: ResolvedLimits
+  log: Log
+  observer?: HubObserver
+}
+
+export type Admission = { ok: true, session: Session } | { ok: false, refusal: Refusal }
+
+/**
+ * Owns this node's sockets: admits peers, relays frames locally or over the Bus, fans out
+ * presence events, and runs the heartbeat. Knows nothing of Redis or of `ws`.
+ */
+export class Hub {
+  readonly nodeId: string
+  readonly limits: ResolvedLimits
+  readonly presence: PresenceStore
+  readonly bus: Bus
+  readonly log: Log
+  readonly observer: HubObserver
+  readonly #ctx: FrameContext
+  readonly #projects = new Map<string, Map<string, Session>>()
+  readonly #onProject: BusHandler = (msg) => this.#fromProject(msg)
+  readonly #onNode: BusHandler = (msg) => this.#fromNode(msg)
+  #sessions = 0
+  #heartbeat: NodeJS.Timeout | undefined
+  #draining = false
+
+  constructor (deps: HubDeps) {
+    this.nodeId = deps.nodeId
+    this.limits = deps.limits
+    this.presence = deps.presence
+    this.bus = deps.bus
+    this.log = deps.log
+    this.observer = deps.observer ?? {}
+    this.#ctx = { hub: this, verify: deps.verify, authorize: deps.authorize, now: deps.now ?? Date.now }
+  }
+
+  async start (): Promise<void> {
+    await this.bus.subscribeNode(this.nodeId, this.#onNode)
+  }
+
+  /** Local sessions, pending ones included. */
+  get size (): number { return this.#sessions }
+  get draining (): boolean { return this.#draining }
+  /** Projects with local sessions; lets tests prove churn leaves nothing behind. */
+  get projectCount (): number { return this.#projects.size }
+  get heartbeatRunning (): boolean { return this.#heartbeat !== undefined }
+
+  /**
+   * Refusals #5–#7 of PROTOCOL.md §2, then the join. The session exists (and receives
+   * frames into its outbox) from before the join, so nothing sent to it is lost to setup.
+   */
+  async admit (user: RegistryUser, projectId: string): Promise<Admission> {
+    if (this.#draining || !this.presence.isAvailable()) {
+      return { ok: false, refusal: { code: 'unavailable', message: 'the registry cannot take peers now' } }
+    }
+    const now = this.#ctx.now()
+    const peer: Peer = { peerId: newPeerId(), userId: user.sub, meta: {}, connectedAt: new Date(now).toISOString() }
+    if (user.name !== undefined) peer.name = user.name
+    const session = new Session(peer, projectId, user.exp * 1000 + this.limits.clockToleranceMs, this.limits, now)
+    try {
+      await this.#add(session)
+      const joined = await this.presence.join(projectId, peer, this.nodeId, this.limits)
+      if (!joined.ok) {
+        await this.#remove(session)
+        return { ok: false, refusal: { code: joined.code, message: joined.message } }
+      }
+      session.rev = joined.rev
+      session.welcomePeers = joined.peers
+      return { ok: true, session }
+    } catch (err) {
+      this.log.error({ err, projectId }, 'admission failed')
+      await this.#remove(session).catch(() => {})
+      return { ok: false, refusal: { code: 'unavailable', message: 'the presence store did not answer' } }
+    }
+  }
+
+  /** The upgrade completed: `welcome`, then queued frames, then live traffic. */
+  attach (session: Session, socket: PeerSocket): void {
+    const welcome = JSON.stringify({
+      type: 'welcome',
+      peerId: session.peerId,
+      projectId: session.projectId,
+      peers: session.welcomePeers,
+      rev: session.rev,
+      heartbeatMs: this.limits.heartbeatMs,
+      limits: {
+        maxFrameBytes: this.limits.maxFrameBytes,
+        maxMetaBytes: this.limits.maxMetaBytes,
+        rateLimitPerSec: this.limits.rateLimitPerSec,
+        rateLimitBurst: this.limits.rateLimitBurst,
+        maxBufferedBytes: this.limits.maxBufferedBytes
+      }
+    })
+    session.welcomePeers = []
+    session.attach(socket, welcome)
+    session.armExpiry(this.#ctx.now(), s => s.kick(Close.tokenExpired, 'token expired'))
+    this.#startHeartbeat()
+  }
+
+  /** One text or binary message from a session's socket. */
+  receive (session: Session, data: Buffer | string, isBinary: boolean): void {
+    if (session.closed) return
+    if (isBinary) {
+      session.kick(Close.unsupportedData, 'binary frames are not supported')
+      return
+    }
+    const text = typeof data === 'string' ? data : data.toString()
+    if (session.pending === undefined) {
+      const p = handleFrame(this.#ctx, session, text)
+      if (p !== undefined) this.#chain(session, p)
+    } else {
+      this.#chain(session, session.pending.then(() => handleFrame(this.#ctx, session, text)))
+    }
+  }
+
+  /**
+   * The socket is gone (or never came): the peer leaves once every frame it sent before
+   * closing has been handled (PROTOCOL.md §3 "Delivery").
+   */
+  release (session: Session, reason?: LeaveReason): Promise<void> {
+    const leaveReason = reason ?? session.leaveReason
+    session.dispose()
+    const done = (session.pending ?? Promise.resolve()).then(async () => {
+      await this.presence.leave(session.projectId, session.peerId, leaveReason)
+    }).catch(err => {
+      this.log.warn({ err, peerId: session.peerId }, 'leave failed; the sweep will remove the peer')
+    }).finally(() => this.#remove(session))
+    return done
+  }
+
+  /** PROTOCOL.md §3 `signal`: local write, or one Bus message to the peer's node. */
+  signal (from: Session, to: string, data: unknown): Outcome {
+    const frame = `{"type":"signal","from":${JSON.stringify(from.peerId)},"data":${JSON.stringify(data)}}`
+    const local = this.#projects.get(from.projectId)?.get(to)
+    if (local !== undefined) {
+      local.deliver(frame)
+      this.#afterWrite(local)
+      return { ok: true }
+    }
+    const node = this.presence.locate(from.projectId, to)
+    if (node === undefined || node === this.nodeId) {
+      return { ok: false, code: 'peer_not_found', message: `peer ${to} is not online in this project` }
+    }
+    if (!this.bus.toNode(node, { kind: 'signal', projectId: from.projectId, to, frame })) {
+      return { ok: false, code: 'unavailable', message: 'the cluster is unreachable; the signal was not delivered' }
+    }
+    return { ok: true }
+  }
+
+  /** PROTOCOL.md §3 `broadcast`: serialized once, written to every local peer but the sender. */
+  broadcast (from: Session, data: unknown): Outcome {
+    const frame = `{"type":"broadcast","from":${JSON.stringify(from.peerId)},"data":${JSON.stringify(data)}}`
+    this.#fanOut(from.projectId, frame, from.peerId)
+    const sent = this.bus.toProject(from.projectId, { kind: 'broadcast', projectId: from.projectId, from: from.peerId, origin: this.nodeId, frame })
+    return sent ? { ok: true } : { ok: false, code: 'unavailable', message: 'the cluster is unreachable; only this node\'s peers got the broadcast' }
+  }
+
+  /** Checks a session's buffer after a write; a slow consumer is closed 4009 (§4). */
+  #afterWrite (session: Session): void {
+    const socket = session.socket
+    if (socket !== undefined && !session.closed && socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.log.warn({ peerId: session.peerId, projectId: session.projectId, closeCode: Close.slowConsumer, buffered: socket.bufferedAmount }, 'slow consumer closed')
+      this.observer.slowConsumer?.()
+      session.kick(Close.slowConsumer, 'slow consumer')
+    }
+  }
+
+  /** Writes `frame` to the project's local sessions (but `except`), as one shared buffer. */
+  #fanOut (projectId: string, frame: string, except: string | undefined, rev = 0): void {
+    const sessions = this.#projects.get(projectId)
+    if (sessions === undefined) return
+    if (sessions.size === 1 && except !== undefined && sessions.has(except)) return
+    const data = Buffer.from(frame)
+    for (const s of sessions.values()) {
+      if (s.peerId === except) continue
+      s.deliver(data, rev)
+      this.#afterWrite(s)
+    }
+  }
+
+  #fromProject (msg: BusMessage): void {
+    if (msg.kind === 'presence') {
+      this.presence.observe(msg.projectId, msg.event)
+      this.#fanOut(msg.projectId, JSON.stringify(msg.event), undefined, msg.event.rev)
+    } else if (msg.kind === 'broadcast' && msg.origin !== this.nodeId) {
+      this.#fanOut(msg.projectId, msg.frame, msg.from)
+    }
+  }
+
+  #fromNode (msg: BusMessage): void {
+    if (msg.kind !== 'signal') return
+    const target = this.#projects.get(msg.projectId)?.get(msg.to)
+    if (target === undefined) return
+    target.deliver(msg.frame)
+    this.#afterWrite(target)
+  }
+
+  #chain (session: Session, p: Promise<void>): void {
+    const tail = p.catch(err => {
+      this.log.error({ err, peerId: session.peerId }, 'frame handling failed')
+    }).finally(() => {
+      if (session.pending === tail) session.pending = undefined
+    })
+    session.pending = tail
+  }
+
+  async #add (session: Session): Promise<void> {
+    let sessions = this.#projects.get(session.projectId)
+    if (sessions === undefined) {
+      this.#projects.set(session.projectId, sessions = new Map())
+      sessions.set(session.peerId, session)
+      this.#sessions++
+      // Subscribed before the join, so no event after the join's rev can be missed.
+      await this.bus.subscribeProject(session.projectId, this.#onProject)
+      return
+    }
+    sessions.set(session.peerId, session)
+    this.#sessions++
+  }
+
+  async #remove (session: Session): Promise<void> {
+    const sessions = this.#projects.get(session.projectId)
+    if (sessions === undefined || !sessions.delete(session.peerId)) return
+    this.#sessions--
+    if (this.#sessions === 0) this.#stopHeartbeat()
+    if (sessions.size > 0) return
+    this.#projects.delete(session.projectId)
+    this.presence.forget(session.projectId)
+    await this.bus.unsubscribeProject(session.projectId, this.#onProject)
+  }
+
+  #startHeartbeat (): void {
+    if (this.#heartbeat !== undefined) return
+    this.#heartbeat = setInterval(() => this.#beat(), this.limits.heartbeatMs)
+  }
+
+  #stopHeartbeat (): void {
+    if (this.#heartbeat === undefined) return
+    clearInterval(this.#heartbeat)
+    this.#heartbeat = undefined
+  }
+
+  /** PROTOCOL.md §4 heartbeat: no pong since the previous ping ends the session as `timeout`. */
+  #beat (): void {
+    for (const sessions of this.#projects.values()) {
+      for (const s of sessions.values()) {
+        if (s.socket === undefined || s.closed) continue
+        if (!s.alive) {
+          s.leaveReason = 'timeout'
+          s.socket.terminate()
+          continue
+        }
+        s.alive = false
+        s.socket.ping()
+      }
+    }
+  }
+
+  /** Graceful shutdown: refuse new peers, close every socket with 1001 (§4). */
+  drain (): void {
+    this.#draining = true
+    for (const sessions of this.#projects.values()) {
+      for (const s of sessions.values()) s.kick(Close.goingAway, 'server shutting down', 'closed')
+    }
+  }
+
+  /** After drain: waits for every session to have left, then stops listening on the Bus. */
+  async close (): Promise<void> {
+    this.drain()
+    const pending: Array<Promise<void>> = []
+    for (const sessions of this.#projects.values()) {
+      for (const s of sessions.values()) pending.push(this.release(s, 'closed'))
+    }
+    await Promise.all(pending)
+    this.#stopHeartbeat()
+    await this.bus.unsubscribeNode(this.nodeId, this.#onNode)
+  }
+}
+
+function newPeerId (): string {
+  return randomBytes(16).toString('base64url')
+}

@@ -1,0 +1,114 @@
+import { Close, type LeaveReason } from './codes.ts'
+import type { Peer } from './frames.ts'
+import { TokenBucket } from './token-bucket.ts'
+import type { ResolvedLimits } from './options.ts'
+
+/** The little the registry needs of a socket; the hub never sees `ws` (STYLE.md §1). */
+export interface PeerSocket {
+  send (data: string | Buffer): void
+  close (code: number, reason?: string): void
+  terminate (): void
+  ping (): void
+  readonly bufferedAmount: number
+}
+
+interface Queued { data: string | Buffer, rev: number }
+
+const maxTimer = 2 ** 31 - 1
+
+/**
+ * One connection: its peer, its socket once upgraded, and the per-connection guards of
+ * PROTOCOL.md §4. Frames for it that arrive before the upgrade completes wait in an outbox.
+ */
+export class Session {
+  peer: Peer
+  readonly projectId: string
+  readonly openedAt: number
+  socket: PeerSocket | undefined
+  /** The rev its welcome reflects: events at or below it are already in the welcome. */
+  rev = 0
+  welcomePeers: Peer[] = []
+  /** Token expiry (ms since epoch) including the clock tolerance. */
+  expiresAt: number
+  alive = true
+  invalidRun = 0
+  closed = false
+  leaveReason: LeaveReason = 'closed'
+  /** Serializes frames whose handling awaits, so replies and the final leave keep order. */
+  pending: Promise<void> | undefined
+  readonly bucket: TokenBucket
+  #outbox: Queued[] | undefined = []
+  #expiry: NodeJS.Timeout | undefined
+  #killer: NodeJS.Timeout | undefined
+
+  constructor (peer: Peer, projectId: string, expiresAt: number, limits: ResolvedLimits, now: number) {
+    this.peer = peer
+    this.projectId = projectId
+    this.expiresAt = expiresAt
+    this.openedAt = now
+    this.bucket = new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst, now)
+  }
+
+  get peerId (): string { return this.peer.peerId }
+  get userId (): string { return this.peer.userId }
+
+  /** Writes now, or queues until the upgrade completes. `rev` tags presence events. */
+  deliver (data: string | Buffer, rev = 0): void {
+    if (this.closed) return
+    if (this.socket === undefined) this.#outbox?.push({ data, rev })
+    else if (this.#fresh(rev)) this.socket.send(data)
+  }
+
+  /** Opens the socket side: `welcome` first, then whatever arrived meanwhile and is newer. */
+  attach (socket: PeerSocket, welcome: string): void {
+    this.socket = socket
+    socket.send(welcome)
+    const queued = this.#outbox ?? []
+    this.#outbox = undefined
+    for (const q of queued) if (this.#fresh(q.rev)) socket.send(q.data)
+  }
+
+  /**
+   * Events published before this peer's join may reach it after its welcome (a reply and a
+   * subscription travel apart); they are already in the welcome. The peer's own join event is
+   * the last of them on the ordered channel, so filtering stops there: a rev that restarts
+   * lower after the cluster lost its data still gets through.
+   */
+  #fresh (rev: number): boolean {
+    if (rev === 0 || this.rev === 0 || rev > this.rev) return true
+    if (rev === this.rev) this.rev = 0
+    return false
+  }
+
+  /** Arms the 4001 close for `expiresAt`, replacing an earlier one. */
+  armExpiry (now: number, onExpire: (s: Session) => void): void {
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry)
+    const delay = Math.max(0, this.expiresAt - now)
+    this.#expiry = setTimeout(() => {
+      this.#expiry = undefined
+      if (Date.now() >= this.expiresAt) onExpire(this)
+      else this.armExpiry(Date.now(), onExpire)
+    }, Math.min(delay, maxTimer))
+  }
+
+  /** The server ends this session with `code`; its peer leaves as `reason`. */
+  kick (code: number, message: string, reason: LeaveReason = 'kicked'): void {
+    if (this.closed || this.socket === undefined) return
+    this.leaveReason = reason
+    this.socket.close(code, message)
+    if (code === Close.slowConsumer) {
+      // A consumer too slow to read is too slow to finish the close handshake (§4).
+      this.#killer = setTimeout(() => this.socket?.terminate(), 1000)
+    }
+    this.closed = true
+  }
+
+  /** Called once, when the socket is gone: drops every timer and queued frame. */
+  dispose (): void {
+    this.closed = true
+    this.#outbox = undefined
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry)
+    if (this.#killer !== undefined) clearTimeout(this.#killer)
+    this.#expiry = this.#killer = undefined
+  }
+}

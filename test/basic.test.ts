@@ -1,0 +1,24 @@
+import t from 'tap'
+import { build, token } from './helpers/app.ts'
+import { connect, refused } from './helpers/peer.ts'
+
+t.test('two peers meet, signal and leave', async t => {
+  const { wsUrl } = await build(t)
+  const a = await connect(t, wsUrl('p1'), { token: token({ sub: 'a' }) })
+  t.match(a.welcome, { type: 'welcome', peers: [], rev: 1 })
+  const b = await connect(t, wsUrl('p1'), { token: token({ sub: 'b' }) })
+  t.equal(b.welcome.peers.length, 1)
+  t.match(await a.next(), { type: 'peer-joined', peer: { peerId: b.peerId, userId: 'b', meta: {} }, rev: 2 })
+  b.send({ type: 'signal', to: a.peerId, data: { sdp: 'x' }, id: 's1' })
+  t.same(await a.next(), { type: 'signal', from: b.peerId, data: { sdp: 'x' } })
+  t.same(await b.next(), { type: 'ack', id: 's1' })
+  await b.close()
+  t.same(await a.next(), { type: 'peer-left', peerId: b.peerId, reason: 'closed', rev: 3 })
+})
+
+t.test('a token-less upgrade is refused with 401', async t => {
+  const { wsUrl } = await build(t)
+  const r = await refused(wsUrl('p1'))
+  t.equal(r.status, 401)
+  t.equal(r.body.code, 'unauthorized')
+})

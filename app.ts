@@ -5,6 +5,7 @@ import configPlugin, { resolveConfig, type RegistryOptions } from './plugins/con
 import authPlugin from './plugins/auth.ts'
 import storePlugin from './plugins/store.ts'
 import hubPlugin from './plugins/hub.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import wsRoutes from './routes/ws.ts'
 import restRoutes from './routes/rest.ts'
 import { refusalBody } from './routes/refuse.ts'
@@ -20,6 +21,7 @@ export type { RegistryUser, Authorize } from './services/auth.ts'
 export default async function registry (fastify: FastifyInstance, opts: RegistryOptions): Promise<void> {
   const config = resolveConfig(opts)
   await fastify.register(configPlugin, config)
+  await fastify.register(metricsPlugin)
   await fastify.register(authPlugin)
   await fastify.register(storePlugin)
   await fastify.register(hubPlugin)
@@ -68,6 +70,12 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
   await fastify.register(wsRoutes, { hostWebsocket })
   await fastify.register(restRoutes)
   fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
+  if (config.metrics) {
+    fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      reply.type(fastify.registryMetrics.contentType)
+      return await fastify.registryMetrics.metrics()
+    })
+  }
 }
 
 export { Close }

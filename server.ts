@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import { createSigner } from 'fast-jwt'
 import registry from './app.ts'
+import adminRoutes from './plugins/admin.ts'
 import { EnvError, readEnv } from './services/env.ts'
 import { redactUrl } from './routes/refuse.ts'
 
@@ -32,14 +33,20 @@ const app = Fastify({
 
 await app.register(registry, env.options)
 
+// Profiling and heap snapshots (plugins/admin.ts) on their own listener, only when asked for.
+const admin = env.adminPort === undefined ? undefined : Fastify({ loggerInstance: app.log.child({ listener: 'admin' }) })
+if (admin !== undefined) await admin.register(adminRoutes)
+
 closeWithGrace({ delay: 10000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
+  await admin?.close()
   await app.close()
 })
 
 try {
   await app.listen({ host: env.host, port: env.port })
+  if (admin !== undefined) await admin.listen({ host: env.adminHost, port: env.adminPort })
 } catch (err) {
   app.log.error({ err }, 'could not listen')
   process.exit(1)

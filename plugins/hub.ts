@@ -17,7 +17,9 @@ async function hubPlugin (fastify: FastifyInstance): Promise<void> {
     log: fastify.log.child({ nodeId: config.nodeId }),
     verify: fastify.registryVerify,
     authorize: config.authorize,
-    now: Date.now
+    now: Date.now,
+    // Metrics stay out of services/: the hub only calls this optional observer.
+    observer: fastify.registryObserver
   })
   await hub.start()
   fastify.decorate('registryHub', hub)
@@ -26,4 +28,4 @@ async function hubPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onClose', async () => { await hub.close() })
 }
 
-export default fp(hubPlugin, { name: 'registry-hub', dependencies: ['registry-config', 'registry-auth', 'registry-store'] })
+export default fp(hubPlugin, { name: 'registry-hub', dependencies: ['registry-config', 'registry-auth', 'registry-store', 'registry-metrics'] })

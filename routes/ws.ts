@@ -101,6 +101,7 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
     ws.on('error', () => { session.leaveReason = 'kicked' })
     ws.on('close', (code: number) => {
+      hub.observer.close?.(code)
       hub.release(session).catch(() => {})
       request.log.info({
         projectId: session.projectId,

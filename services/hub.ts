@@ -23,7 +23,12 @@ export interface HubObserver {
   error? (code: string): void
   close? (code: number): void
   slowConsumer? (): void
+  /** Seconds from a sampled signal/broadcast frame reaching the hub to its last socket write. */
+  relayed? (seconds: number): void
 }
+
+/** One relayed frame in this many is timed: a clock read per frame is not free at 100k/s. */
+const relaySampleEvery = 64
 
 export interface HubDeps extends Omit<FrameContext, 'hub' | 'now'> {
   now?: () => number
@@ -53,6 +58,9 @@ export class Hub {
   readonly #onProject: BusHandler = (msg) => this.#fromProject(msg)
   readonly #onNode: BusHandler = (msg) => this.#fromNode(msg)
   #sessions = 0
+  #sampleCountdown = relaySampleEvery
+  /** performance.now() when the frame being handled was picked for timing, else 0. */
+  #sampledAt = 0
   #heartbeat: NodeJS.Timeout | undefined
   #draining = false
 
@@ -125,6 +133,7 @@ export class Hub {
     })
     session.welcomePeers = []
     session.attach(socket, welcome)
+    this.observer.frameOut?.('welcome', 1)
     session.armExpiry(this.#ctx.now(), s => s.kick(Close.tokenExpired, 'token expired'))
     this.#startHeartbeat()
   }
@@ -138,7 +147,12 @@ export class Hub {
     }
     const text = typeof data === 'string' ? data : data.toString()
     if (session.pending === undefined) {
+      if (--this.#sampleCountdown === 0) {
+        this.#sampleCountdown = relaySampleEvery
+        if (this.observer.relayed !== undefined) this.#sampledAt = performance.now()
+      }
       const p = handleFrame(this.#ctx, session, text)
+      this.#sampledAt = 0
       if (p !== undefined) this.#chain(session, p)
     } else {
       this.#chain(session, session.pending.then(() => handleFrame(this.#ctx, session, text)))
@@ -167,6 +181,8 @@ export class Hub {
     if (local !== undefined) {
       local.deliver(frame)
       this.#afterWrite(local)
+      this.observer.frameOut?.('signal', 1)
+      if (this.#sampledAt !== 0) this.#timed()
       return { ok: true }
     }
     const node = this.presence.locate(from.projectId, to)
@@ -182,7 +198,9 @@ export class Hub {
   /** PROTOCOL.md §3 `broadcast`: serialized once, written to every local peer but the sender. */
   broadcast (from: Session, data: unknown): Outcome {
     const frame = `{"type":"broadcast","from":${JSON.stringify(from.peerId)},"data":${JSON.stringify(data)}}`
-    this.#fanOut(from.projectId, frame, from.peerId)
+    const count = this.#fanOut(from.projectId, frame, from.peerId)
+    if (count > 0) this.observer.frameOut?.('broadcast', count)
+    if (this.#sampledAt !== 0) this.#timed()
     const sent = this.bus.toProject(from.projectId, { kind: 'broadcast', projectId: from.projectId, from: from.peerId, origin: this.nodeId, frame })
     return sent ? { ok: true } : { ok: false, code: 'unavailable', message: 'the cluster is unreachable; only this node\'s peers got the broadcast' }
   }
@@ -197,25 +215,37 @@ export class Hub {
     }
   }
 
-  /** Writes `frame` to the project's local sessions (but `except`), as one shared buffer. */
-  #fanOut (projectId: string, frame: string, except: string | undefined, rev = 0): void {
+  #timed (): void {
+    this.observer.relayed?.((performance.now() - this.#sampledAt) / 1000)
+    this.#sampledAt = 0
+  }
+
+  /**
+   * Writes `frame` to the project's local sessions (but `except`), as one shared buffer;
+   * returns how many sessions it was handed to.
+   */
+  #fanOut (projectId: string, frame: string, except: string | undefined, rev = 0): number {
     const sessions = this.#projects.get(projectId)
-    if (sessions === undefined) return
-    if (sessions.size === 1 && except !== undefined && sessions.has(except)) return
+    if (sessions === undefined) return 0
+    if (sessions.size === 1 && except !== undefined && sessions.has(except)) return 0
     const data = Buffer.from(frame)
+    let count = 0
     for (const s of sessions.values()) {
       if (s.peerId === except) continue
-      s.deliver(data, rev)
+      if (s.deliver(data, rev)) count++
       this.#afterWrite(s)
     }
+    return count
   }
 
   #fromProject (msg: BusMessage): void {
     if (msg.kind === 'presence') {
       this.presence.observe(msg.projectId, msg.event)
-      this.#fanOut(msg.projectId, JSON.stringify(msg.event), undefined, msg.event.rev)
+      const count = this.#fanOut(msg.projectId, JSON.stringify(msg.event), undefined, msg.event.rev)
+      if (count > 0) this.observer.frameOut?.(msg.event.type, count)
     } else if (msg.kind === 'broadcast' && msg.origin !== this.nodeId) {
-      this.#fanOut(msg.projectId, msg.frame, msg.from)
+      const count = this.#fanOut(msg.projectId, msg.frame, msg.from)
+      if (count > 0) this.observer.frameOut?.('broadcast', count)
     }
   }
 
@@ -225,6 +255,7 @@ export class Hub {
     if (target === undefined) return
     target.deliver(msg.frame)
     this.#afterWrite(target)
+    this.observer.frameOut?.('signal', 1)
   }
 
   #chain (session: Session, p: Promise<void>): void {

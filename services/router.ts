@@ -54,6 +54,7 @@ function dispatch (ctx: FrameContext, s: Session, frame: ClientFrame): Promise<v
       return reply(hub, s, hub.broadcast(s, frame.data), frame.id)
     case 'ping':
       s.deliver(frame.id === undefined ? '{"type":"pong"}' : `{"type":"pong","id":${JSON.stringify(frame.id)}}`)
+      hub.observer.frameOut?.('pong', 1)
       return
     case 'peers':
       return listPeers(hub, s, frame.id)
@@ -66,7 +67,7 @@ function dispatch (ctx: FrameContext, s: Session, frame: ClientFrame): Promise<v
 
 function reply (hub: Hub, s: Session, outcome: ReturnType<Hub['signal']>, id: string | undefined): undefined {
   if (!outcome.ok) sendError(hub, s, outcome.code, outcome.message, id)
-  else if (id !== undefined) ack(s, id)
+  else if (id !== undefined) ack(hub, s, id)
   return undefined
 }
 
@@ -78,6 +79,7 @@ async function listPeers (hub: Hub, s: Session, id: string | undefined): Promise
   frame.peers = listed.peers
   frame.rev = listed.rev
   s.deliver(JSON.stringify(frame))
+  hub.observer.frameOut?.('peers', 1)
 }
 
 async function updateMeta (hub: Hub, s: Session, meta: Record<string, unknown>, id: string | undefined): Promise<void> {
@@ -90,7 +92,7 @@ async function updateMeta (hub: Hub, s: Session, meta: Record<string, unknown>, 
   const updated = await hub.presence.update(s.projectId, peer)
   if (!updated.ok) return sendError(hub, s, updated.code === 'unavailable' ? 'unavailable' : 'internal', updated.message, id)
   s.peer = peer
-  if (id !== undefined) ack(s, id)
+  if (id !== undefined) ack(hub, s, id)
 }
 
 async function refreshAuth (ctx: FrameContext, s: Session, token: string, id: string | undefined): Promise<void> {
@@ -104,11 +106,12 @@ async function refreshAuth (ctx: FrameContext, s: Session, token: string, id: st
   }
   s.expiresAt = verified.user.exp * 1000 + hub.limits.clockToleranceMs
   s.armExpiry(ctx.now(), x => x.kick(Close.tokenExpired, 'token expired'))
-  if (id !== undefined) ack(s, id)
+  if (id !== undefined) ack(hub, s, id)
 }
 
-function ack (s: Session, id: string): void {
+function ack (hub: Hub, s: Session, id: string): void {
   s.deliver(`{"type":"ack","id":${JSON.stringify(id)}}`)
+  hub.observer.frameOut?.('ack', 1)
 }
 
 function sendError (hub: Hub, s: Session, code: FrameErrorCode, message: string, id: string | undefined): void {
@@ -118,4 +121,5 @@ function sendError (hub: Hub, s: Session, code: FrameErrorCode, message: string,
   frame.code = code
   frame.message = message
   s.deliver(JSON.stringify(frame))
+  hub.observer.frameOut?.('error', 1)
 }

@@ -52,11 +52,19 @@ export class Session {
   get peerId (): string { return this.peer.peerId }
   get userId (): string { return this.peer.userId }
 
-  /** Writes now, or queues until the upgrade completes. `rev` tags presence events. */
-  deliver (data: string | Buffer, rev = 0): void {
-    if (this.closed) return
-    if (this.socket === undefined) this.#outbox?.push({ data, rev })
-    else if (this.#fresh(rev)) this.socket.send(data)
+  /**
+   * Writes now, or queues until the upgrade completes. `rev` tags presence events. False when
+   * the frame was dropped (closed, or an event its welcome already reflects), for metrics.
+   */
+  deliver (data: string | Buffer, rev = 0): boolean {
+    if (this.closed) return false
+    if (this.socket === undefined) {
+      this.#outbox?.push({ data, rev })
+      return true
+    }
+    if (!this.#fresh(rev)) return false
+    this.socket.send(data)
+    return true
   }
 
   /** Opens the socket side: `welcome` first, then whatever arrived meanwhile and is newer. */

@@ -8,7 +8,8 @@ import hubPlugin from './plugins/hub.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import wsRoutes from './routes/ws.ts'
 import restRoutes from './routes/rest.ts'
-import { refusalBody } from './routes/refuse.ts'
+import { refusalBody, refuse } from './routes/refuse.ts'
+import { endUnupgradedSockets } from './routes/upgrades.ts'
 import { Close } from './services/codes.ts'
 
 export type { RegistryOptions } from './plugins/config.ts'
@@ -43,6 +44,8 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
       },
       errorHandler: (err: Error, _socket, request) => { request.log.debug({ err }, 'websocket closed on a protocol error') }
     } as Parameters<typeof fastifyWebsocket>[1])
+    const stopEnding = endUnupgradedSockets(fastify.server)
+    fastify.addHook('onClose', (_instance, done) => { stopEnding(); done() })
   } else {
     fastify.addHook('preClose', (done) => { fastify.registryHub.drain(); done() })
   }
@@ -65,6 +68,14 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
     if (status < 500) return reply.code(status).send({ statusCode: status, code: 'bad_request', error: 'Bad Request', message: err.message })
     request.log.error({ err }, 'request failed')
     return reply.code(500).send({ statusCode: 500, code: 'internal', error: 'Internal Server Error', message: 'internal error' })
+  })
+
+  // @fastify/websocket would accept an upgrade to a plain HTTP route and close it at once
+  // without a code; answer it as HTTP instead (docs/protocol.md "Connecting").
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.ws && request.routeOptions.url?.endsWith('/v1/ws') !== true) {
+      return refuse(reply, 'bad_request', 'this route does not accept WebSocket upgrades')
+    }
   })
 
   await fastify.register(wsRoutes, { hostWebsocket })

@@ -32,7 +32,8 @@ async function authPlugin (fastify: FastifyInstance): Promise<void> {
       // Pinned to the key's type: alg:none, HS384/512 and HS256-keyed-with-the-PEM all fail.
       algorithms: [algorithm],
       clockTolerance: limits.clockToleranceMs,
-      requiredClaims: ['sub', 'exp', 'projects'],
+      // fast-jwt checks iss/aud only when present: a configured one must also be required.
+      requiredClaims: ['sub', 'exp', 'projects', ...(jwt.issuer !== undefined ? ['iss'] : []), ...(jwt.audience !== undefined ? ['aud'] : [])],
       ...(jwt.issuer !== undefined ? { allowedIss: jwt.issuer } : {}),
       ...(jwt.audience !== undefined ? { allowedAud: jwt.audience } : {})
     }

@@ -42,7 +42,11 @@ export function handleFrame (ctx: FrameContext, s: Session, text: string): Promi
   s.invalidRun = 0
   const frame = parsed.frame
   hub.observer.frameIn?.(frame.type)
-  return dispatch(ctx, s, frame)
+  // A failure inside the registry still gets its answer (§3 `internal`); the hub logs it.
+  return dispatch(ctx, s, frame)?.catch((err: unknown) => {
+    sendError(hub, s, 'internal', 'internal error', frame.id)
+    throw err
+  })
 }
 
 function dispatch (ctx: FrameContext, s: Session, frame: ClientFrame): Promise<void> | undefined {

@@ -31,7 +31,7 @@ const app = Fastify({
   forceCloseConnections: true
 })
 
-await app.register(registry, env.options)
+await app.register(registry, { ...env.options, redis: env.redisUrl })
 
 // Profiling and heap snapshots (plugins/admin.ts) on their own listener, only when asked for.
 const admin = env.adminPort === undefined ? undefined : Fastify({ loggerInstance: app.log.child({ listener: 'admin' }) })

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Authorize } from '../services/auth.ts'
 import type { Bus } from '../services/bus/bus.ts'
 import type { PresenceStore } from '../services/presence/store.ts'
+import type { RedisOption } from './redis.ts'
 import { firstOptionError, resolveLimits, type RegistryOptionsData, type ResolvedLimits } from '../services/options.ts'
 
 /** What a host passes to `app.register(registry, options)`. */
@@ -12,6 +13,11 @@ export interface RegistryOptions extends RegistryOptionsData {
   authorize?: Authorize
   /** A presence store and bus to use instead of the embedded in-memory ones. */
   store?: { presence: PresenceStore, bus: Bus }
+  /**
+   * Cluster mode: a Redis URL (a comma-separated list of seeds means Redis Cluster), or the
+   * host's own @fastify/redis clients `{ client, subscriber? }`. Unset: the in-memory store.
+   */
+  redis?: RedisOption
 }
 
 export interface RegistryConfig {
@@ -21,6 +27,7 @@ export interface RegistryConfig {
   allowedOrigins: Set<string> | undefined
   authorize: Authorize | undefined
   store: RegistryOptions['store']
+  redis: RedisOption | undefined
   metrics: boolean
   demo: boolean
 }
@@ -31,7 +38,7 @@ declare module 'fastify' {
 
 /** Validates the options once at boot; a bad option fails the boot with a one-line reason. */
 export function resolveConfig (opts: RegistryOptions): RegistryConfig {
-  const { authorize, store, ...data } = opts
+  const { authorize, store, redis, ...data } = opts
   const problem = firstOptionError(data)
   if (problem !== undefined) throw new Error(problem)
   if (data.jwt.secret === undefined && data.jwt.publicKey === undefined) {
@@ -48,6 +55,7 @@ export function resolveConfig (opts: RegistryOptions): RegistryConfig {
     allowedOrigins: data.allowedOrigins === undefined ? undefined : new Set(data.allowedOrigins),
     authorize,
     store,
+    redis: redis === '' ? undefined : redis,
     metrics: data.metrics ?? true,
     demo: data.demo ?? false
   }

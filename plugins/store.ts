@@ -4,17 +4,23 @@ import type { Bus } from '../services/bus/bus.ts'
 import { LocalBus } from '../services/bus/local.ts'
 import { MemoryPresence } from '../services/presence/memory.ts'
 import type { PresenceStore } from '../services/presence/store.ts'
+import { connectRedis } from './redis.ts'
 
 declare module 'fastify' {
   interface FastifyInstance { registryStore: { presence: PresenceStore, bus: Bus } }
 }
 
-/** The presence store and bus: the host's when it passed them, else the embedded default. */
+/** The presence store and bus: the host's when it passed them, Redis when configured, else the embedded default. */
 async function storePlugin (fastify: FastifyInstance): Promise<void> {
-  const given = fastify.registryConfig.store
+  const config = fastify.registryConfig
+  const given = config.store
   if (given !== undefined) {
     // Handed to us: the host closes it (STYLE.md §7).
     fastify.decorate('registryStore', given)
+    return
+  }
+  if (config.redis !== undefined) {
+    fastify.decorate('registryStore', await connectRedis(fastify, config.redis, config.nodeId, config.limits.presenceTtlMs))
     return
   }
   const bus = new LocalBus()
@@ -26,4 +32,4 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(storePlugin, { name: 'registry-store', dependencies: ['registry-config'] })
+export default fp(storePlugin, { name: 'registry-store', dependencies: ['registry-config', 'registry-metrics'] })

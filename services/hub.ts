@@ -240,7 +240,7 @@ export class Hub {
 
   #fromProject (msg: BusMessage): void {
     if (msg.kind === 'presence') {
-      this.presence.observe(msg.projectId, msg.event)
+      this.presence.observe(msg.projectId, msg.event, msg.source)
       const count = this.#fanOut(msg.projectId, JSON.stringify(msg.event), undefined, msg.event.rev)
       if (count > 0) this.observer.frameOut?.(msg.event.type, count)
     } else if (msg.kind === 'broadcast' && msg.origin !== this.nodeId) {

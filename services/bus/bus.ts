@@ -7,7 +7,13 @@ import type { PresenceEvent } from '../presence/store.ts'
 export type BusMessage =
   | { kind: 'signal', projectId: string, to: string, frame: string }
   | { kind: 'broadcast', projectId: string, from: string, origin: string, frame: string }
-  | { kind: 'presence', projectId: string, event: PresenceEvent }
+  | { kind: 'presence', projectId: string, event: PresenceEvent, source?: PresenceSource }
+
+/**
+ * Where a presence event was made, for a store that keeps a local replica: `epoch` changes
+ * when the project's keys were recreated (its rev restarted), `nodeId` holds the peer.
+ */
+export interface PresenceSource { epoch: string, nodeId: string }
 
 export type BusHandler = (msg: BusMessage) => void
 

@@ -1,5 +1,6 @@
 import type { Peer } from '../frames.ts'
 import type { LeaveReason } from '../codes.ts'
+import type { PresenceSource } from '../bus/bus.ts'
 
 export type { Peer }
 
@@ -47,7 +48,7 @@ export interface PresenceStore {
    */
   locate (projectId: string, peerId: string): string | undefined
   /** Lets the store's local view follow an event heard on the Bus (a no-op where the store is the truth). */
-  observe (projectId: string, event: PresenceEvent): void
+  observe (projectId: string, event: PresenceEvent, source?: PresenceSource): void
   /** The hub no longer has peers in `projectId`: the store may drop its local view of it. */
   forget (projectId: string): void
   /** True when the store can take changes now (readiness, and refusal #5 of PROTOCOL.md §2). */

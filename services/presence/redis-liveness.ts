@@ -1,0 +1,103 @@
+import { keys, projectKeys } from '../redis/keys.ts'
+import type { RedisLink } from '../redis/link.ts'
+
+export interface LivenessOptions {
+  nodeId: string
+  presenceTtlMs: number
+  /** The node was missing from `wsp:nodes` (swept, or Redis lost its data): re-assert every local peer. */
+  onLost: () => Promise<void>
+  log?: { warn (obj: object, msg?: string): void, info (obj: object, msg?: string): void }
+}
+
+/**
+ * Node liveness (DESIGN.md "Redis data model"): the node re-adds itself to `wsp:nodes` every
+ * TTL/3, and checks every min(1 s, TTL/5) for nodes whose entry expired. Whichever node's
+ * ZREM answers 1 cleans that node up, and the sweep scripts only announce peers still listed,
+ * so each `peer-left timeout` happens once however many nodes sweep.
+ */
+export class Liveness {
+  readonly #link: RedisLink
+  readonly #opts: LivenessOptions
+  #refreshTimer: NodeJS.Timeout | undefined
+  #sweepTimer: NodeJS.Timeout | undefined
+  /** After a (re)connection, other live nodes get one refresh interval to re-register before we judge them. */
+  #sweepFrom = 0
+  #sweeping = false
+  lastRefreshAt = 0
+
+  constructor (link: RedisLink, opts: LivenessOptions) {
+    this.#link = link
+    this.#opts = opts
+  }
+
+  start (): void {
+    const ttl = this.#opts.presenceTtlMs
+    this.#refreshTimer = setInterval(() => { this.#tick() }, Math.max(10, Math.floor(ttl / 3)))
+    this.#sweepTimer = setInterval(() => { this.sweep().catch(() => {}) }, Math.max(10, Math.min(1000, Math.floor(ttl / 5))))
+    this.#refreshTimer.unref()
+    this.#sweepTimer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#refreshTimer)
+    clearInterval(this.#sweepTimer)
+  }
+
+  /** Re-adds this node; true when it had been missing. */
+  async refresh (): Promise<boolean> {
+    const added = await this.#link.script('refresh', [keys.nodes], [this.#opts.nodeId, this.#opts.presenceTtlMs])
+    this.lastRefreshAt = Date.now()
+    return added === 1
+  }
+
+  /** Called once the link is back: hold sweeping for one refresh interval. */
+  reconnected (): void {
+    this.#sweepFrom = Date.now() + Math.floor(this.#opts.presenceTtlMs / 3) + 50
+  }
+
+  /** Removes every expired node's peers; resolves with how many peers left. */
+  async sweep (): Promise<number> {
+    if (this.#sweeping || !this.#link.available || Date.now() < this.#sweepFrom) return 0
+    this.#sweeping = true
+    try {
+      const dead = await this.#link.script('expired', [keys.nodes], []) as string[]
+      let count = 0
+      for (const nodeId of dead) {
+        if (nodeId === this.#opts.nodeId) continue
+        const owned = await this.#link.call('zrem', () => this.#link.cmd.zrem(keys.nodes, nodeId))
+        if (owned === 1) count += await this.#cleanup(nodeId)
+      }
+      return count
+    } finally {
+      this.#sweeping = false
+    }
+  }
+
+  /** Removes a node's presence: its peers leave as `reason` (timeout when swept). */
+  async #cleanup (nodeId: string): Promise<number> {
+    const link = this.#link
+    const projects = await link.call('smembers', () => link.cmd.smembers(keys.nodeProjects(nodeId)))
+    let count = 0
+    for (const projectId of projects) {
+      const gone = await link.script('sweepProject', projectKeys(projectId), [projectId, nodeId]) as string[]
+      count += gone.length
+    }
+    const users = await link.call('smembers', () => link.cmd.smembers(keys.nodeUsers(nodeId)))
+    await Promise.all(users.map(u => link.script('sweepUser', [keys.user(u)], [nodeId])))
+    await link.call('del', () => link.cmd.del(keys.nodeProjects(nodeId), keys.nodeUsers(nodeId)))
+    this.#opts.log?.info({ deadNode: nodeId, peers: count }, 'swept a dead node')
+    return count
+  }
+
+  #tick (): void {
+    if (!this.#link.available) return
+    this.refresh().then(async (lost) => {
+      if (!lost) return
+      this.#opts.log?.warn({}, 'this node was missing from wsp:nodes; re-asserting its peers')
+      await this.#opts.onLost()
+    }).catch(err => {
+      this.#opts.log?.warn({ err }, 'liveness refresh failed')
+      this.#link.degraded()
+    })
+  }
+}

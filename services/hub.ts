@@ -212,6 +212,12 @@ export class Hub {
       this.log.warn({ peerId: session.peerId, projectId: session.projectId, closeCode: Close.slowConsumer, buffered: socket.bufferedAmount }, 'slow consumer closed')
       this.observer.slowConsumer?.()
       session.kick(Close.slowConsumer, 'slow consumer')
+      // §4: it leaves at once, not when its unread close handshake ends (up to 1 s later);
+      // the leave on release is then a no-op.
+      const pending = session.pending ?? Promise.resolve()
+      pending.then(() => this.presence.leave(session.projectId, session.peerId, 'kicked')).catch(err => {
+        this.log.warn({ err, peerId: session.peerId }, 'leave failed; the sweep will remove the peer')
+      })
     }
   }
 

@@ -8,7 +8,7 @@ import hubPlugin from './plugins/hub.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import wsRoutes from './routes/ws.ts'
 import restRoutes from './routes/rest.ts'
-import { refusalBody, refuse } from './routes/refuse.ts'
+import { refusalBody, refuse, requestSerializer } from './routes/refuse.ts'
 import { endUnupgradedSockets } from './routes/upgrades.ts'
 import { Close } from './services/codes.ts'
 
@@ -21,6 +21,12 @@ export type { RegistryUser, Authorize } from './services/auth.ts'
  */
 export default async function registry (fastify: FastifyInstance, opts: RegistryOptions): Promise<void> {
   const config = resolveConfig(opts)
+  // Our routes log their URL without ?access_token= (PROTOCOL.md §1), whatever the host's logger.
+  fastify.addHook('onRoute', (route) => { route.logSerializers ??= { req: requestSerializer } })
+  const paramLength = fastify.initialConfig.routerOptions?.maxParamLength ?? 100
+  if (paramLength < 128) {
+    fastify.log.warn({ maxParamLength: paramLength }, 'REST answers 414 for project ids longer than the host\'s routerOptions.maxParamLength; set it to 128')
+  }
   await fastify.register(configPlugin, config)
   await fastify.register(metricsPlugin)
   await fastify.register(authPlugin)

@@ -6,7 +6,7 @@ import { createSigner } from 'fast-jwt'
 import registry from './app.ts'
 import adminRoutes from './plugins/admin.ts'
 import { EnvError, readEnv } from './services/env.ts'
-import { redactUrl } from './routes/refuse.ts'
+import { redactUrl, refusalBody } from './routes/refuse.ts'
 
 let env
 try {
@@ -28,7 +28,15 @@ const app = Fastify({
   // PROTOCOL.md §4: request headers, the upgrade's included, complete within 20 s.
   requestTimeout: 20000,
   http: { headersTimeout: 20000, requestTimeout: 20000, connectionsCheckingInterval: 2000 },
-  forceCloseConnections: true
+  forceCloseConnections: true,
+  // Project ids may be 128 characters (PROTOCOL.md §1) and Fastify answers 414 past 100, before
+  // any auth; longer ones still get §5's 401/400 in order, up to this.
+  routerOptions: { maxParamLength: 1024 }
+})
+
+// Fastify's own 404 logs the raw URL, ?access_token= included (PROTOCOL.md §1).
+app.setNotFoundHandler((request, reply) => {
+  reply.code(404).send(refusalBody('not_found', `no route for ${request.method} ${redactUrl(request.url)}`))
 })
 
 await app.register(registry, { ...env.options, redis: env.redisUrl })

@@ -1,6 +1,6 @@
 // Builds a real registry on port 0 and real `ws` peers against it; every teardown is
 // registered where the thing is created (STYLE.md §9).
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import { Writable } from 'node:stream'
 import registry, { type RegistryOptions } from '../../app.ts'
@@ -29,6 +29,8 @@ export interface BuildOptions {
   registry?: Partial<RegistryOptions>
   captureLogs?: boolean | string
   prefix?: string
+  /** Options of the host Fastify instance. */
+  fastify?: FastifyServerOptions
 }
 
 /** Starts Fastify with the registry mounted, listening on 127.0.0.1:0. */
@@ -41,7 +43,7 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Buil
     }
   })
   const level = typeof opts.captureLogs === 'string' ? opts.captureLogs : 'info'
-  const app = Fastify({ logger: opts.captureLogs !== undefined && opts.captureLogs !== false ? { level, stream } : false })
+  const app = Fastify({ logger: opts.captureLogs !== undefined && opts.captureLogs !== false ? { level, stream } : false, ...opts.fastify })
   const prefix = opts.prefix ?? ''
   await app.register(registry, { jwt: { secret }, ...opts.registry, prefix } as RegistryOptions)
   await app.listen({ host: '127.0.0.1', port: 0 })

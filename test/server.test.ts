@@ -1,0 +1,74 @@
+// The standalone entry (server.ts): environment validation, the dev secret and its demo token,
+// and graceful shutdown on SIGTERM (PROTOCOL.md §4 close 1001).
+import t from 'tap'
+import { token } from './helpers/app.ts'
+import { connect } from './helpers/peer.ts'
+import { spawnServer, startServer } from './helpers/server.ts'
+
+const secret = 'server-test-secret-long-enough-for-hs256'
+
+t.test('a bad variable stops the start with one line naming it', async t => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ MAX_FRAME_BYTES: '64k' }, 'MAX_FRAME_BYTES'],
+    [{ HEARTBEAT_MS: '5' }, 'HEARTBEAT_MS'],
+    [{ RATE_LIMIT_PER_SEC: '-1' }, 'RATE_LIMIT_PER_SEC'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ NODE_ID: 'bad id!' }, 'NODE_ID'],
+    [{ JWT_PUBLIC_KEY: 'x' }, 'JWT_SECRET or JWT_PUBLIC_KEY']
+  ]
+  // Spawned together: each start costs a second of TypeScript loading.
+  const runs = await Promise.all(cases.map(async ([env]) => {
+    const s = await spawnServer(t, { JWT_SECRET: secret, ...env })
+    return { s, exit: await s.exited }
+  }))
+  for (const [i, [env, name]] of cases.entries()) {
+    const { s, exit } = runs[i]
+    t.equal(exit.code, 1, `${JSON.stringify(env)}: exit 1`)
+    const errors = s.lines.filter(l => l.startsWith('workstream-registry:'))
+    t.equal(errors.length, 1, `${name}: one line`)
+    t.match(errors[0] ?? '', name, `${name}: the line names the variable`)
+  }
+})
+
+t.test('NODE_ENV=production without a key refuses to start', async t => {
+  const s = await spawnServer(t, { NODE_ENV: 'production' })
+  t.equal((await s.exited).code, 1)
+  t.match(s.lines.join('\n'), /JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production/)
+})
+
+t.test('without JWT_SECRET: a warning and a demo token that works', async t => {
+  const s = await startServer(t, { DEMO: 'false' })
+  const warning = await s.line(l => l.includes('JWT_SECRET is not set'))
+  t.match(JSON.parse(warning), { level: 40 })
+  await s.line(l => l.trim().startsWith('curl '))
+  const demo = s.lines[s.lines.findIndex(l => l.startsWith('Demo token')) + 1].trim()
+  t.match(demo, /^[\w-]+\.[\w-]+\.[\w-]+$/)
+  const wscat = s.lines.find(l => l.includes('npx wscat -c')) ?? ''
+  const url = /"(ws:\/\/[^"]+)"/.exec(wscat)?.[1] ?? ''
+  t.equal(url, `ws://127.0.0.1:${s.port}/v1/ws?project=demo`, 'a ready-to-paste URL')
+  const peer = await connect(t, url, { token: demo })
+  t.match(peer.welcome, { type: 'welcome', projectId: 'demo' })
+  const res = await fetch(`http://127.0.0.1:${s.port}/v1/projects/demo/peers`, { headers: { authorization: `Bearer ${demo}` } })
+  t.equal(res.status, 200)
+  t.equal((await res.json()).peers[0].peerId, peer.peerId)
+  const closed = peer.closed
+  s.child.kill('SIGTERM')
+  t.equal((await closed).code, 1001)
+})
+
+t.test('SIGTERM closes every peer with 1001 and exits 0', async t => {
+  const s = await startServer(t, { JWT_SECRET: secret })
+  const url = `ws://127.0.0.1:${s.port}/v1/ws?project=p1`
+  const sign = (sub: string): string => token({ sub }, secret)
+  const a = await connect(t, url, { token: sign('a') })
+  const b = await connect(t, url, { token: sign('b') })
+  const unknown = await fetch(`http://127.0.0.1:${s.port}/nothing/here`)
+  t.same([unknown.status, (await unknown.json()).code], [404, 'not_found'], 'an unknown path is 404 not_found')
+  s.child.kill('SIGTERM')
+  const [ca, cb] = await Promise.all([a.closed, b.closed])
+  t.same([ca.code, cb.code], [1001, 1001])
+  const exit = await s.exited
+  t.same([exit.code, exit.signal], [0, null], 'exit 0')
+  t.ok(s.lines.some(l => l.includes('"shutting down"')), 'logged why it stopped')
+})

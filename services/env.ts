@@ -47,6 +47,21 @@ function list (raw: string | undefined): string[] | undefined {
   return raw.split(',').map(s => s.trim()).filter(s => s !== '')
 }
 
+/** ICE_SERVERS: a JSON array of RTCIceServer objects for the demo page; checked by the schema. */
+function iceServers (raw: string | undefined): RegistryOptionsData['iceServers'] {
+  if (raw === undefined || raw.trim() === '') return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    value = undefined
+  }
+  if (!Array.isArray(value)) {
+    throw new EnvError('invalid environment variable ICE_SERVERS: expected a JSON array such as [{"urls":"stun:stun.example.org:3478"}]')
+  }
+  return value as RegistryOptionsData['iceServers']
+}
+
 /** Reads and validates the environment; throws an EnvError naming the bad variable. */
 export function readEnv (env: Env, makeSecret: () => string): ServerEnv {
   const production = env.NODE_ENV === 'production'
@@ -78,11 +93,13 @@ export function readEnv (env: Env, makeSecret: () => string): ServerEnv {
   }
   const origins = list(env.ALLOWED_ORIGINS)
   if (origins !== undefined) options.allowedOrigins = origins
+  const ice = iceServers(env.ICE_SERVERS)
+  if (ice !== undefined) options.iceServers = ice
   if (env.NODE_ID) options.nodeId = env.NODE_ID
   const bad = checkRegistryOptions.Errors(options).First()
   if (bad !== undefined) {
     const key = bad.path.split('/').at(-1) ?? ''
-    const name = Object.entries(limitVars).find(([, k]) => k === key)?.[0] ?? (key === 'nodeId' ? 'NODE_ID' : key)
+    const name = bad.path.startsWith('/iceServers') ? 'ICE_SERVERS' : Object.entries(limitVars).find(([, k]) => k === key)?.[0] ?? (key === 'nodeId' ? 'NODE_ID' : key)
     throw new EnvError(`invalid environment variable ${name}: ${bad.message}`)
   }
   return {

@@ -28,6 +28,15 @@ export const JwtOptions = Type.Object({
   audience: Type.Optional(Type.String({ minLength: 1 }))
 }, { additionalProperties: false })
 
+/** A WebRTC ICE server for the demo page (RTCIceServer); TURN needs username and credential. */
+const IceUrl = Type.String({ pattern: '^(stun|stuns|turn|turns):[^\\s]+$' })
+export const IceServerSchema = Type.Object({
+  urls: Type.Union([IceUrl, Type.Array(IceUrl, { minItems: 1 })]),
+  username: Type.Optional(Type.String()),
+  credential: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type IceServer = Static<typeof IceServerSchema>
+
 /** The data part of the plugin's options (functions and clients are checked apart). */
 export const RegistryOptionsSchema = Type.Object({
   prefix: Type.Optional(Type.String()),
@@ -36,7 +45,9 @@ export const RegistryOptionsSchema = Type.Object({
   allowedOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   nodeId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
   metrics: Type.Optional(Type.Boolean()),
-  demo: Type.Optional(Type.Boolean())
+  demo: Type.Optional(Type.Boolean()),
+  /** STUN/TURN servers the demo page uses; none means host candidates only (one machine or LAN). */
+  iceServers: Type.Optional(Type.Array(IceServerSchema))
 })
 export type RegistryOptionsData = Static<typeof RegistryOptionsSchema>
 export const checkRegistryOptions = TypeCompiler.Compile(RegistryOptionsSchema)

@@ -1,0 +1,97 @@
+// GET /demo: a page that finds peers through the registry and chats with them over WebRTC.
+// It ships the client SDK as browser modules, transpiled from client/ and demo/ at boot, so
+// `npm start` needs no build step; without TypeScript (a production install) it serves the
+// output of `npm run build:client` from dist/.
+import { readFile, readdir } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { IceServer } from '../services/options.ts'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const moduleDirs = ['client', 'demo'] as const
+const moduleName = /^[a-z][a-z0-9-]*\.js$/
+
+/**
+ * The page holds no inline script or style, and talks only to its own origin (the ws upgrade
+ * included: CSP 3 lets 'self' cover ws: and wss: on the same host).
+ */
+const pageHeaders = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'self'; form-action 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-cache'
+}
+
+type Transpile = (source: string, fileName: string) => string
+
+/** TypeScript's transpiler when installed (dev), else undefined. */
+async function loadTranspiler (): Promise<Transpile | undefined> {
+  let ts: typeof import('typescript')
+  try {
+    ts = (await import('typescript')).default
+  } catch {
+    return undefined
+  }
+  const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, rewriteRelativeImportExtensions: true }
+  return (source, fileName) => ts.transpileModule(source, { compilerOptions, fileName }).outputText
+}
+
+/** Every module of client/ and demo/ as browser JavaScript, keyed `dir/name.js`. */
+async function buildModules (log: FastifyInstance['log']): Promise<Map<string, string>> {
+  const modules = new Map<string, string>()
+  const transpile = await loadTranspiler()
+  for (const dir of moduleDirs) {
+    const from = transpile === undefined ? `${root}dist/${dir}/` : `${root}${dir}/`
+    let names: string[]
+    try {
+      names = await readdir(from)
+    } catch {
+      log.warn({ dir: from }, 'demo: TypeScript is not installed and there is no build; run `npm run build:client`')
+      continue
+    }
+    for (const name of names) {
+      if (transpile !== undefined && name.endsWith('.ts') && !name.endsWith('.d.ts')) {
+        modules.set(`${dir}/${name.slice(0, -3)}.js`, transpile(await readFile(from + name, 'utf8'), name))
+      } else if (transpile === undefined && name.endsWith('.js')) {
+        modules.set(`${dir}/${name}`, await readFile(from + name, 'utf8'))
+      }
+    }
+  }
+  return modules
+}
+
+export interface DemoRouteOptions {
+  iceServers: IceServer[]
+}
+
+export default async function demoRoutes (fastify: FastifyInstance, opts: DemoRouteOptions): Promise<void> {
+  const modules = await buildModules(fastify.log)
+  // A <base> makes the page's relative links work at /demo and /demo/, under any prefix.
+  const base = `${fastify.prefix}/demo/`
+  const html = (await readFile(`${root}demo/index.html`, 'utf8')).replace('<head>', `<head>\n<base href="${base}">`)
+  const css = await readFile(`${root}demo/style.css`, 'utf8')
+  const config = JSON.stringify({ iceServers: opts.iceServers })
+
+  const page = async (_request: unknown, reply: FastifyReply): Promise<string> => {
+    reply.headers(pageHeaders).type('text/html; charset=utf-8')
+    return html
+  }
+  const hide = { schema: { hide: true } }
+  fastify.get('/demo', hide, page)
+  fastify.get('/demo/', hide, page)
+  fastify.get('/demo/style.css', hide, async (_request, reply) => {
+    reply.headers(pageHeaders).type('text/css; charset=utf-8')
+    return css
+  })
+  fastify.get('/demo/config.json', hide, async (_request, reply) => {
+    reply.headers({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).type('application/json; charset=utf-8')
+    return config
+  })
+  fastify.get<{ Params: { dir: string, name: string } }>('/demo/js/:dir/:name', hide, async (request, reply) => {
+    const { dir, name } = request.params
+    const source = moduleName.test(name) ? modules.get(`${dir}/${name}`) : undefined
+    if (source === undefined) return reply.code(404).send({ statusCode: 404, code: 'not_found', error: 'Not Found', message: 'no such module' })
+    reply.headers(pageHeaders).type('text/javascript; charset=utf-8')
+    return source
+  })
+}

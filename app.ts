@@ -8,6 +8,7 @@ import hubPlugin from './plugins/hub.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import wsRoutes from './routes/ws.ts'
 import restRoutes from './routes/rest.ts'
+import demoRoutes from './routes/demo.ts'
 import { refusalBody, refuse, requestSerializer } from './routes/refuse.ts'
 import { endUnupgradedSockets } from './routes/upgrades.ts'
 import { Close } from './services/codes.ts'
@@ -86,6 +87,7 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
 
   await fastify.register(wsRoutes, { hostWebsocket })
   await fastify.register(restRoutes)
+  if (config.demo) await fastify.register(demoRoutes, { iceServers: opts.iceServers ?? [] })
   fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
   if (config.metrics) {
     fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

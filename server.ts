@@ -73,6 +73,8 @@ if (env.devSecret) {
     'Connect:',
     `  npx wscat -c "ws://${env.host}:${port}/v1/ws?project=demo" -H "Authorization: Bearer ${token}"`,
     `  curl -H "Authorization: Bearer ${token}" http://${env.host}:${port}/v1/projects/demo/peers`,
+    // The fragment never leaves the browser: the token reaches neither a server nor its logs.
+    ...(env.options.demo === true ? ['Demo page (open it in two tabs):', `  http://${env.host}:${port}/demo#project=demo&token=${token}`] : []),
     ''
   ].join('\n') + '\n')
 }

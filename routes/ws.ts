@@ -28,6 +28,8 @@ export interface WsRouteOptions {
 export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteOptions): Promise<void> {
   const hub = fastify.registryHub
   const config = fastify.registryConfig
+  // Without a host's server, ws enforces maxFrameBytes itself (maxPayload) before buffering.
+  const maxMessageBytes = opts.hostWebsocket ? config.limits.maxFrameBytes : Infinity
   const admitted = new WeakMap<FastifyRequest, { session: Session, onEarlyClose: () => void }>()
 
   /** Not a valid RFC 6455 upgrade: a 4xx before any check of §2's table. */
@@ -96,7 +98,11 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     }
     if (opts.hostWebsocket) closeWithGoingAway(ws)
     // Listeners first, before anything can yield, so no frame is missed (STYLE.md §1).
-    ws.on('message', (data: Buffer, isBinary: boolean) => { hub.receive(session, data, isBinary) })
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // A host's WebSocket server has its own maxPayload; ours still holds (PROTOCOL.md §4).
+      if (data.length > maxMessageBytes) session.kick(Close.tooBig, 'message too big')
+      else hub.receive(session, data, isBinary)
+    })
     ws.on('pong', () => { session.alive = true })
     // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
     ws.on('error', () => { session.leaveReason = 'kicked' })

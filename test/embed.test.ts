@@ -1,0 +1,75 @@
+// The registry as one plugin inside a host app (issue 3 "What to build", STYLE.md §2 and §7).
+import t, { type Test } from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fastifyJwt from '@fastify/jwt'
+import fastifyWebsocket from '@fastify/websocket'
+import WebSocket from 'ws'
+import registry from '../app.ts'
+import { secret, token } from './helpers/app.ts'
+import { connect, refused } from './helpers/peer.ts'
+
+const hostSecret = 'the-host-has-its-own-secret-for-its-own-users'
+
+/** A host with its own routes, JWT setup and error handler; optionally its own @fastify/websocket. */
+async function host (t: Test, withWebsocket: boolean): Promise<{ app: FastifyInstance, base: string }> {
+  const app = Fastify({ routerOptions: { maxParamLength: 1024 } })
+  await app.register(fastifyJwt, { secret: hostSecret })
+  app.setErrorHandler((err: Error, _request, reply) => { reply.code(418).send({ host: true, message: err.message }) })
+  if (withWebsocket) {
+    await app.register(fastifyWebsocket)
+    app.get('/host-ws', { websocket: true }, (socket) => { socket.on('message', (d: Buffer) => socket.send(`echo ${d.toString()}`)) })
+  }
+  app.get('/hello', async () => ({ hello: 'host' }))
+  app.get('/boom', async () => { throw new Error('host failure') })
+  app.get('/me', async (request) => { await request.jwtVerify(); return request.user })
+  await app.register(registry, { prefix: '/registry', jwt: { secret }, limits: { maxFrameBytes: 1024 } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return { app, base: `127.0.0.1:${port}` }
+}
+
+for (const withWebsocket of [false, true]) {
+  const mode = withWebsocket ? 'a host that registered @fastify/websocket' : 'a plain host'
+  t.test(`${mode}: routes, JWT and error handler coexist under a prefix`, async t => {
+    const { app, base } = await host(t, withWebsocket)
+    t.same(await (await fetch(`http://${base}/hello`)).json(), { hello: 'host' }, 'the host\'s route')
+    const boom = await fetch(`http://${base}/boom`)
+    t.same([boom.status, await boom.json()], [418, { host: true, message: 'host failure' }], 'the host\'s error handler')
+    const me = await fetch(`http://${base}/me`, { headers: { authorization: `Bearer ${app.jwt.sign({ sub: 'host-user' })}` } })
+    t.match(await me.json(), { sub: 'host-user' }, 'the host\'s own JWT setup')
+    const ours = await fetch(`http://${base}/registry/v1/projects/p1/peers`, { headers: { authorization: `Bearer ${app.jwt.sign({ sub: 'host-user', projects: ['*'] })}` } })
+    t.same([ours.status, (await ours.json()).code], [401, 'unauthorized'], 'a host token is not ours: our own key, our own body')
+    const bad = await fetch(`http://${base}/registry/v1/projects/a%20b/peers`, { headers: { authorization: `Bearer ${token()}` } })
+    t.same([bad.status, (await bad.json()).code], [400, 'invalid_project'], 'our error handler keeps the contract body')
+    t.equal((await fetch(`http://${base}/healthz`)).status, 404, 'nothing of ours outside the prefix')
+    t.same(await (await fetch(`http://${base}/registry/healthz`)).json(), { status: 'ok' })
+    const r = await refused(`ws://${base}/registry/v1/ws?project=p1`, {})
+    t.same([r.status, r.body.code], [401, 'unauthorized'])
+  })
+
+  t.test(`${mode}: peers under the prefix, limits applied, 1001 on app.close()`, async t => {
+    const { app, base } = await host(t, withWebsocket)
+    const url = `ws://${base}/registry/v1/ws?project=p1`
+    const a = await connect(t, url, { token: token({ sub: 'a' }) })
+    const b = await connect(t, url, { token: token({ sub: 'b' }) })
+    await a.nextOf('peer-joined')
+    b.send({ type: 'signal', to: a.peerId, data: 'inside', id: 's' })
+    t.same(await a.next(), { type: 'signal', from: b.peerId, data: 'inside' })
+    if (withWebsocket) {
+      const echo = new WebSocket(`ws://${base}/host-ws`)
+      t.teardown(() => echo.terminate())
+      await new Promise(resolve => echo.once('open', resolve))
+      echo.send('hi')
+      t.equal(String(await new Promise(resolve => echo.once('message', resolve))), 'echo hi', 'the host\'s own WebSocket route still works')
+    }
+    const c = await connect(t, url, { token: token({ sub: 'c' }) })
+    c.send({ type: 'broadcast', data: 'x'.repeat(1100) })
+    t.equal((await c.closed).code, 1009, 'our maxFrameBytes holds even on the host\'s WebSocket server')
+    const closes = [a.closed, b.closed]
+    await app.close()
+    const [ca, cb] = await Promise.all(closes)
+    t.same([ca.code, cb.code], [1001, 1001], 'our peers close with 1001')
+  })
+}

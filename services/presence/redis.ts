@@ -38,7 +38,7 @@ export class RedisPresence implements PresenceStore {
     this.#link = link
     this.#nodeId = opts.nodeId
     this.#log = opts.log
-    this.#liveness = new Liveness(link, { ...opts, onLost: () => this.#reassert() })
+    this.#liveness = new Liveness(link, { ...opts, onLost: () => this.#rebuild() })
     link.onRecover(() => this.#recover())
   }
 
@@ -239,6 +239,16 @@ export class RedisPresence implements PresenceStore {
       await this.#remove(this.#orphans[0])
       this.#orphans.shift()
     }
+    await this.#resyncAll()
+  }
+
+  /** Redis lost this node (data lost, or swept while cut off): put its peers back, re-read what others had. */
+  async #rebuild (): Promise<void> {
+    await this.#reassert()
+    await this.#resyncAll()
+  }
+
+  async #resyncAll (): Promise<void> {
     await Promise.all(Array.from(this.#replicas, async ([projectId, replica]) => {
       replica.begin()
       try {

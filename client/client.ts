@@ -1,61 +1,12 @@
 import { Emitter } from './emitter.ts'
 import { RegistryError, closeError } from './errors.ts'
 import { PeerList, type Change } from './presence.ts'
-import type { ClientFrame, LeaveReason, Peer, PeersFrame, PresenceFrame, ServerFrame, WireLimits } from './protocol.ts'
+import type { ClientFrame, Peer, PeersFrame, PresenceFrame, ServerFrame, WireLimits } from './protocol.ts'
+import type { ClientEvents, ClientState, ConnectOptions } from './options.ts'
+import { Heartbeat, RefreshTimer } from './keepalive.ts'
 import { Requests } from './requests.ts'
 import { dial, discard, parseFrame, type Dialled } from './dial.ts'
-import { OPEN, endpoints, resolveSocket, tokenExpiry, type SocketConstructor, type SocketLike } from './socket.ts'
-
-export interface ReconnectOptions {
-  /** First delay; each attempt doubles it, up to `maxDelayMs`, with jitter. Default 500. */
-  minDelayMs?: number
-  /** Default 30000. */
-  maxDelayMs?: number
-  /** Attempts before giving up with a `close` event. Default: no limit. */
-  maxAttempts?: number
-}
-
-export interface ConnectOptions {
-  /** The registry's base URL (http, https, ws or wss), including any mount prefix. */
-  url: string
-  project: string
-  /** A fixed token; without `getToken` the session ends when it expires (close 4001). */
-  token?: string
-  /** Asked for a token at every connection and before the current one expires. */
-  getToken?: () => string | Promise<string>
-  /** A WebSocket class; default: the global one, else Node's `ws`. */
-  WebSocket?: SocketConstructor
-  /** Send the token in `Authorization` rather than `?access_token=`; default true for `ws`. */
-  authHeader?: boolean
-  /** Wait for an `ack` (or any reply) this long. Default 10000. */
-  requestTimeoutMs?: number
-  /** Wait for `welcome` this long per attempt. Default 10000. */
-  connectTimeoutMs?: number
-  /** Refresh the token this long before it expires (half its life when shorter). Default 30000. */
-  refreshBeforeMs?: number
-  /** `false` turns reconnection off. */
-  reconnect?: false | ReconnectOptions
-  /** Used to learn why a browser's upgrade failed. Default: the global fetch. */
-  fetch?: typeof fetch
-}
-
-export interface ClientEvents {
-  signal: { from: string, data: unknown }
-  broadcast: { from: string, data: unknown }
-  'peer-joined': Peer
-  /** `unknown`: the peer was missing from a fresh list (after a gap or a reconnect). */
-  'peer-left': { peerId: string, reason: LeaveReason | 'unknown', peer: Peer | undefined }
-  /** Also fired for this client's own `setMeta`. */
-  'peer-updated': Peer
-  reconnecting: { attempt: number, delayMs: number, error: RegistryError }
-  reconnected: { peerId: string, previousPeerId: string }
-  /** Final: no reconnect follows. `error` is absent after `close()`. */
-  close: { code: number, reason: string, error?: RegistryError }
-  /** A failure no promise reports: an unanswered `error` frame, a failed token refresh. */
-  error: RegistryError
-}
-
-export type ClientState = 'open' | 'reconnecting' | 'closed'
+import { OPEN, endpoints, resolveSocket, tokenExpiry, type SocketLike } from './socket.ts'
 
 const encoder = new TextEncoder()
 
@@ -74,12 +25,8 @@ export class RegistryClient extends Emitter<ClientEvents> {
   readonly #requests = new Requests()
   #state: ClientState = 'open'
   #socket: SocketLike | undefined
-  #seen = 0
-  #pinged = false
-  #canSeePings = false
-  #beat: ReturnType<typeof setInterval> | undefined
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined
-  #tokenExp: number | undefined
+  #heartbeat: Heartbeat | undefined
+  readonly #refresher: RefreshTimer
   #meta: Record<string, unknown> | undefined
   #wake: (() => void) | undefined
   #closing: Promise<void> | undefined
@@ -99,6 +46,7 @@ export class RegistryClient extends Emitter<ClientEvents> {
     if (opts.token === undefined && opts.getToken === undefined) throw new TypeError('connect: pass token or getToken')
     this.#opts = opts
     this.#urls = endpoints(opts.url, opts.project)
+    this.#refresher = new RefreshTimer(opts.refreshBeforeMs ?? 30000, () => { this.#refresh().catch(() => {}) })
   }
 
   get state (): ClientState { return this.#state }
@@ -200,19 +148,19 @@ export class RegistryClient extends Emitter<ClientEvents> {
     this.projectId = welcome.projectId
     this.heartbeatMs = welcome.heartbeatMs
     this.limits = welcome.limits
-    this.#seen = Date.now()
-    this.#canSeePings = typeof socket.on === 'function'
-    socket.on?.('ping', () => { this.#seen = Date.now() })
     this.#replaced(welcome.peers, welcome.rev)
-    this.#startHeartbeat()
-    this.#tokenExp = tokenExpiry(token)
-    this.#scheduleRefresh(0)
+    const heartbeat = this.#heartbeat = new Heartbeat(welcome.heartbeatMs, typeof socket.on === 'function', () => {
+      this.#request({ type: 'ping' }).catch(() => {})
+    }, idle => {
+      this.#lost(socket, new RegistryError('heartbeat_timeout', `no traffic for ${idle} ms`, { retry: 'backoff' }), true)
+    })
+    socket.on?.('ping', () => heartbeat.traffic())
+    if (this.#opts.getToken !== undefined) this.#refresher.schedule(tokenExpiry(token))
     attach(data => this.#onMessage(data), (code, reason) => this.#lost(socket, closeError(code, reason)))
   }
 
   #onMessage (data: unknown): void {
-    this.#seen = Date.now()
-    this.#pinged = false
+    this.#heartbeat?.traffic()
     const frame = parseFrame(data) as ServerFrame | undefined
     if (frame === undefined) return
     switch (frame.type) {
@@ -284,54 +232,23 @@ export class RegistryClient extends Emitter<ClientEvents> {
     })
   }
 
-  /**
-   * PROTOCOL.md §4 heartbeat, seen from the client: silence for two intervals means the
-   * connection is dead. Node's `ws` shows the server's pings; a browser hides them, so when
-   * idle it sends an application `ping` whose `pong` counts as traffic.
-   */
-  #startHeartbeat (): void {
-    const interval = this.heartbeatMs
-    this.#beat = setInterval(() => {
-      const idle = Date.now() - this.#seen
-      const socket = this.#socket
-      if (socket === undefined) return
-      if (idle >= 2 * interval) {
-        this.#lost(socket, new RegistryError('heartbeat_timeout', `no traffic for ${idle} ms`, { retry: 'backoff' }), true)
-      } else if (idle >= interval && !this.#canSeePings && !this.#pinged) {
-        this.#pinged = true
-        this.#request({ type: 'ping' }).catch(() => {})
-      }
-    }, Math.max(10, Math.floor(interval / 2)))
-  }
-
-  /** Times the next `auth`: `refreshBeforeMs` ahead of `exp`, or halfway there when sooner. */
-  #scheduleRefresh (floorMs: number): void {
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer)
-    this.#refreshTimer = undefined
-    if (this.#opts.getToken === undefined || this.#tokenExp === undefined) return
-    const left = this.#tokenExp - Date.now()
-    const delay = Math.max(floorMs, left - (this.#opts.refreshBeforeMs ?? 30000), left / 2)
-    this.#refreshTimer = setTimeout(() => { this.#refresh().catch(() => {}) }, Math.min(delay, 2 ** 31 - 1))
-  }
-
   async #refresh (): Promise<void> {
     try {
       const token = await this.#token()
       await this.#request({ type: 'auth', token })
-      this.#tokenExp = tokenExpiry(token)
-      this.#scheduleRefresh(0)
+      this.#refresher.schedule(tokenExpiry(token))
     } catch (err) {
       if (this.#state !== 'open') return
       this.emit('error', err as RegistryError)
       // Try again later; if it never works the server closes 4001 and a reconnect asks anew.
-      this.#scheduleRefresh(1000)
+      this.#refresher.retry()
     }
   }
 
   #stopTimers (): void {
-    if (this.#beat !== undefined) clearInterval(this.#beat)
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer)
-    this.#beat = this.#refreshTimer = undefined
+    this.#heartbeat?.stop()
+    this.#heartbeat = undefined
+    this.#refresher.stop()
   }
 
   /** The socket is gone (or declared dead): close for good, or reconnect. */

@@ -1,8 +1,9 @@
 // WorkStream Registry client: browsers (native WebSocket) and Node (`ws`), no other dependency.
-import { RegistryClient, type ConnectOptions } from './client.ts'
+import { RegistryClient } from './client.ts'
+import type { ConnectOptions } from './options.ts'
 
 export { RegistryClient, backoff } from './client.ts'
-export type { ClientEvents, ClientState, ConnectOptions, ReconnectOptions } from './client.ts'
+export type { ClientEvents, ClientState, ConnectOptions, ReconnectOptions } from './options.ts'
 export { RegistryError } from './errors.ts'
 export type { ClientErrorCode, LocalErrorCode, Retry } from './errors.ts'
 export type { SocketConstructor, SocketLike } from './socket.ts'

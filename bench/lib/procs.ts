@@ -1,0 +1,165 @@
+// Servers under test as child processes pinned to the server core, and what the bench reads
+// from them: CPU from /proc/<pid>/stat, memory from bench/probe.ts over IPC.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync, existsSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { TargetKind } from './protocols.ts'
+
+export const root = fileURLToPath(new URL('../..', import.meta.url))
+const hasTaskset = existsSync('/usr/bin/taskset')
+export const serverCore = '0'
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  await once(server, 'close')
+  return typeof address === 'object' && address !== null ? address.port : 0
+}
+
+async function waitForPort (port: number, child: ChildProcess, timeoutMs = 30000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening`)
+    const ok = await new Promise<boolean>(resolve => {
+      const s = connect({ host: '127.0.0.1', port })
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`)
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSeconds (pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // After the command: state is field 3 of proc(5); utime and stime are 14 and 15.
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
+/** Busy and total jiffies per core from /proc/stat, to see load the bench did not start. */
+export function coreTimes (): Array<{ busy: number, total: number }> {
+  try {
+    return readFileSync('/proc/stat', 'utf8').split('\n').filter(l => /^cpu\d+ /.test(l)).map(l => {
+      const v = l.trim().split(/\s+/).slice(1).map(Number)
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0)
+      // idle and iowait are the only not-busy columns.
+      return { busy: total - v[3] - v[4], total }
+    })
+  } catch {
+    return []
+  }
+}
+
+/** Percent busy of `core` between two coreTimes() readings. */
+export function coreBusyPct (before: ReturnType<typeof coreTimes>, after: ReturnType<typeof coreTimes>, core: number): number {
+  const a = before[core]
+  const b = after[core]
+  if (a === undefined || b === undefined || b.total === a.total) return 0
+  return 100 * (b.busy - a.busy) / (b.total - a.total)
+}
+
+export interface Mem { rss: number, heapUsed: number, heapTotal: number, external: number }
+
+export interface Running {
+  kind: TargetKind | 'redis'
+  pid: number
+  port: number
+  child: ChildProcess
+  stderr: () => string
+  mem: () => Promise<Mem>
+  stop: () => Promise<void>
+}
+
+const scripts: Record<TargetKind, string> = {
+  ours: 'server.ts',
+  raw: 'bench/baselines/raw-ws.ts',
+  socketio: 'bench/baselines/socketio.ts',
+  peerjs: 'bench/baselines/peerjs.ts'
+}
+
+export interface StartOptions {
+  env?: Record<string, string>
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeFlags?: string[]
+}
+
+/** Every process the bench started and has not stopped yet, so a failure can still end them. */
+export const live = new Set<Running>()
+
+function pinned (cmd: string, args: string[]): [string, string[]] {
+  return hasTaskset ? ['taskset', ['-c', serverCore, cmd, ...args]] : [cmd, args]
+}
+
+export async function startTarget (kind: TargetKind, opts: StartOptions = {}): Promise<Running> {
+  const port = await freePort()
+  const [cmd, args] = pinned(process.execPath, [
+    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...(opts.nodeFlags ?? []), scripts[kind]
+  ])
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...opts.env },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc']
+  })
+  return await track(kind, port, child)
+}
+
+export async function startRedis (): Promise<Running> {
+  const port = await freePort()
+  const [cmd, args] = pinned('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxclients', '1000'])
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  return await track('redis', port, child)
+}
+
+async function track (kind: Running['kind'], port: number, child: ChildProcess): Promise<Running> {
+  let err = ''
+  child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
+  const running: Running = {
+    kind,
+    pid: child.pid ?? 0,
+    port,
+    child,
+    stderr: () => err,
+    mem: async () => {
+      child.send('mem')
+      const [reply] = await once(child, 'message') as [{ mem: Mem }]
+      return reply.mem
+    },
+    stop: async () => {
+      live.delete(running)
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+  live.add(running)
+  try {
+    await waitForPort(port, child)
+  } catch (e) {
+    await running.stop()
+    throw new Error(`${kind}: ${(e as Error).message}\n${err}`)
+  }
+  return running
+}
+
+/** Ends everything still running (on errors and signals): by pid, never by name. */
+export function killAll (): void {
+  for (const r of live) {
+    try { r.child.kill('SIGKILL') } catch {}
+  }
+  live.clear()
+}

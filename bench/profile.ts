@@ -1,0 +1,124 @@
+// `npm run profile [-- --rate 20000 --seconds 10 --label before]`: the directed-relay scenario
+// against our server started with --cpu-prof, then the profile's top frames by self time.
+// The .cpuprofile lands in bench/results/ (open it in Chrome DevTools or speedscope).
+import { readdirSync, readFileSync, renameSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { Pool } from './lib/pool.ts'
+import { killAll, root, startTarget } from './lib/procs.ts'
+import type { PeerSpec } from './lib/protocols.ts'
+import { makePlan, oursEnv } from './scenarios.ts'
+import type { CpuProfile } from '../services/profiler.ts'
+
+const args = process.argv.slice(2)
+function option (name: string, fallback: string): string {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : fallback
+}
+const rate = Number(option('--rate', '20000'))
+const seconds = Number(option('--seconds', '10'))
+const label = option('--label', 'relay')
+const top = Number(option('--top', '15'))
+const outDir = join(root, 'bench', 'results')
+
+interface Frame { name: string, where: string, selfMs: number, selfPct: number }
+
+/** The server's non-idle time inside the window, set by topFrames. */
+let busyMs = 0
+
+/** Monotonic clock in µs: the clock V8 stamps profile samples with (CLOCK_MONOTONIC on Linux). */
+function monoUs (): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
+
+/**
+ * Self time per function (samples × their time deltas) inside [fromUs, toUs] only, so start-up
+ * and the connection phase do not crowd the relay's frames out. Heaviest first.
+ */
+function topFrames (profile: CpuProfile, limit: number, fromUs: number, toUs: number): Frame[] {
+  const byId = new Map(profile.nodes.map(n => [n.id, n]))
+  const self = new Map<number, number>()
+  const samples = profile.samples ?? []
+  const deltas = profile.timeDeltas ?? []
+  let at = profile.startTime
+  for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0
+    if (at < fromUs || at > toUs) continue
+    self.set(samples[i], (self.get(samples[i]) ?? 0) + (deltas[i + 1] ?? deltas[i] ?? 0))
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0)
+  const idle = [...self.entries()].filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)').reduce((a, [, v]) => a + v, 0)
+  const agg = new Map<string, Frame>()
+  for (const [id, us] of self) {
+    const f = byId.get(id)?.callFrame
+    if (f === undefined || f.functionName === '(idle)') continue
+    const file = f.url === '' ? '' : relative(root, f.url.replace(/^file:\/\//, ''))
+    const where = file === '' ? '' : `${file}:${f.lineNumber + 1}`
+    const name = f.functionName === '' ? '(anonymous)' : f.functionName
+    const key = `${name} ${where}`
+    const entry = agg.get(key) ?? { name, where, selfMs: 0, selfPct: 0 }
+    entry.selfMs += us / 1000
+    agg.set(key, entry)
+  }
+  // Percent of busy time: idle samples say nothing about where the cost is.
+  const busy = Math.max(1, total - idle)
+  busyMs = busy / 1000
+  return [...agg.values()].map(f => ({ ...f, selfPct: 100 * f.selfMs * 1000 / busy })).sort((a, b) => b.selfMs - a.selfMs).slice(0, limit)
+}
+
+async function main (): Promise<void> {
+  const plan = makePlan(false)
+  const window = { from: 0, to: 0 }
+  let delivered = 0
+  const profDir = mkdtempSync(join(tmpdir(), 'registry-prof-'))
+  const server = await startTarget('ours', { env: oursEnv, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
+  const pool = new Pool(2)
+  try {
+    const peers: PeerSpec[] = []
+    for (let i = 0; i < plan.relayPeers; i++) {
+      const project = Math.floor(i / 10)
+      const slot = i % 10
+      const paired = project < plan.relayPairs
+      const role: PeerSpec['role'] = paired && slot === 0 ? 'receiver' : paired && slot === 1 ? 'sender' : 'idle'
+      peers.push({ key: i, project: `r${project}`, role, node: 'A', ...(role === 'sender' ? { to: i - 1 } : {}) })
+    }
+    const setup = await pool.setup({ kind: 'ours', ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
+    process.stderr.write(`profile: ${setup.connected} peers connected; relaying ${rate} msg/s for ${seconds} s\n`)
+    window.from = monoUs()
+    const [a, b] = await pool.step({ step: 1, kind: 'signal', rate, durationMs: seconds * 1000, drainMs: 2000 })
+    window.to = monoUs()
+    delivered = a.received + b.received
+    process.stderr.write(`profile: ${delivered} of ${a.expected + b.expected} delivered\n`)
+    await pool.teardown()
+  } finally {
+    pool.close()
+    // SIGTERM: a graceful exit is what makes --cpu-prof write the profile.
+    await server.stop()
+    killAll()
+  }
+  const file = readdirSync(profDir).find(f => f.endsWith('.cpuprofile'))
+  if (file === undefined) throw new Error('the server wrote no .cpuprofile (did it exit gracefully?)')
+  const dest = join(outDir, `${label}.cpuprofile`)
+  renameSync(join(profDir, file), dest)
+  rmSync(profDir, { recursive: true, force: true })
+  const frames = topFrames(JSON.parse(readFileSync(dest, 'utf8')) as CpuProfile, top, window.from, window.to)
+  if (frames.length === 0) throw new Error('no samples fell inside the relay window')
+  const lines = [
+    `Top ${top} frames by self time (% of the server's non-idle samples during the relay only), ${rate} msg/s for ${seconds} s, label ${label}.`,
+    `Server busy ${busyMs.toFixed(0)} ms in the ${((window.to - window.from) / 1e6).toFixed(1)} s window (${(busyMs / (window.to - window.from) * 100000).toFixed(1)} % of its core, ${(busyMs * 1000 / Math.max(1, delivered)).toFixed(2)} µs per relayed frame).`,
+    '',
+    '| # | function | where | self ms | self % |',
+    '| --- | --- | --- | --- | --- |',
+    ...frames.map((f, i) => `| ${i + 1} | ${f.name} | ${f.where} | ${f.selfMs.toFixed(0)} | ${f.selfPct.toFixed(1)} |`)
+  ]
+  writeFileSync(join(outDir, `profile-${label}.md`), lines.join('\n') + '\n')
+  process.stdout.write(lines.join('\n') + `\n\nprofile: ${relative(root, dest)}\n`)
+}
+
+try {
+  await main()
+} catch (err) {
+  killAll()
+  process.stderr.write(`profile failed: ${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+}

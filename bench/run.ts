@@ -1,0 +1,104 @@
+// `npm run bench [-- --quick] [--baselines socketio,peerjs] [--scenarios capacity,relay,broadcast,cross]`
+// Starts each server under test pinned to core 0, drives it from generator processes pinned
+// to core 1 with real WebSocket peers on loopback, and writes bench/results/.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { Pool } from './lib/pool.ts'
+import { killAll, root } from './lib/procs.ts'
+import type { TargetKind } from './lib/protocols.ts'
+import { markdown, svg, type RunReport } from './lib/report.ts'
+import { broadcast, capacity, crossNode, makePlan, relay } from './scenarios.ts'
+
+const args = process.argv.slice(2)
+function option (name: string): string | undefined {
+  const i = args.indexOf(name)
+  if (i >= 0) return args[i + 1]
+  return args.find(a => a.startsWith(`${name}=`))?.slice(name.length + 1)
+}
+
+const quick = args.includes('--quick')
+const extra = (option('--baselines') ?? '').split(',').filter(s => s !== '')
+for (const b of extra) if (b !== 'socketio' && b !== 'peerjs') throw new Error(`--baselines: unknown ${b} (socketio, peerjs)`)
+const targets: TargetKind[] = ['ours', 'raw', ...extra as TargetKind[]]
+const scenarios = new Set((option('--scenarios') ?? 'capacity,relay,broadcast,cross').split(','))
+const outDir = option('--out') ?? join(root, 'bench', 'results')
+const plan = makePlan(quick)
+
+// A hard stop, so a wedged run can never keep load on the machine.
+const deadline = setTimeout(() => {
+  process.stderr.write('bench: time limit reached, stopping\n')
+  killAll()
+  process.exit(2)
+}, (quick ? 3 : 15) * 60_000)
+deadline.unref()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => { killAll(); process.exit(130) })
+}
+
+function log (msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+const started = Date.now()
+const pool = new Pool(2)
+const run: RunReport = {
+  date: new Date().toISOString(),
+  command: `npm run bench${args.length > 0 ? ' -- ' + args.join(' ') : ''}`,
+  quick,
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+  targets,
+  capacity: {},
+  relay: {},
+  broadcast: {},
+  durationSec: 0
+}
+
+try {
+  // Scenario by scenario, each target in turn: whatever else loads the machine meanwhile
+  // then spreads over the targets instead of skewing one target's every figure.
+  for (const t of targets) {
+    if (scenarios.has('capacity')) {
+      log(`capacity: ${t}, ${plan.capacityPeers} idle peers`)
+      const r = run.capacity[t] = await capacity(pool, t, plan)
+      log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
+    }
+  }
+  for (const t of targets) {
+    if (scenarios.has('relay')) {
+      log(`relay: ${t}, ${plan.relayPeers} peers, ${plan.relayPairs} pairs`)
+      const r = run.relay[t] = await relay(pool, t, plan)
+      for (const s of r.steps) log(`  ${s.rate}/s: ${s.deliveredPct.toFixed(1)} % p50 ${s.p50Ms.toFixed(2)} p99 ${s.p99Ms.toFixed(2)} max ${s.maxMs.toFixed(1)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+    }
+  }
+  for (const t of targets) {
+    if (scenarios.has('broadcast')) {
+      log(`broadcast: ${t}, ${plan.broadcastProjects} × ${plan.broadcastPeersPerProject}`)
+      const r = run.broadcast[t] = await broadcast(pool, t, plan)
+      if (r.skipped !== undefined) log(`  skipped: ${r.skipped}`)
+      for (const s of r.steps) log(`  ${s.rate}/s → ${s.deliveriesPerSec.toFixed(0)} deliveries/s: ${s.deliveredPct.toFixed(1)} % p99 ${s.p99Ms.toFixed(2)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+    }
+  }
+  if (scenarios.has('cross')) {
+    log(`cross-node: ${plan.crossPairs} pairs, A → Redis → B`)
+    const r = run.cross = await crossNode(pool, plan)
+    if (r.skipped !== undefined) log(`  skipped: ${r.skipped}`)
+    for (const s of r.steps) log(`  ${s.rate}/s: ${s.deliveredPct.toFixed(1)} % p50 ${s.p50Ms.toFixed(2)} p99 ${s.p99Ms.toFixed(2)} ms, busiest process ${s.serverCpuPct.toFixed(0)} %, ${s.errors} error frames`)
+  }
+} catch (err) {
+  log(`failed: ${(err as Error).stack ?? String(err)}`)
+  process.exitCode = 1
+} finally {
+  pool.close()
+  killAll()
+}
+
+run.durationSec = (Date.now() - started) / 1000
+mkdirSync(outDir, { recursive: true })
+const stem = quick ? 'quick' : 'latest'
+const md = markdown(run)
+writeFileSync(join(outDir, `${stem}.md`), md + '\n')
+writeFileSync(join(outDir, `${stem}.json`), JSON.stringify(run, null, 2) + '\n')
+writeFileSync(join(outDir, `${stem}-p99.svg`), svg(run) + '\n')
+process.stdout.write(md + '\n')
+log(`wrote ${join(outDir, stem)}.{md,json} and ${stem}-p99.svg in ${run.durationSec.toFixed(0)} s`)

@@ -11,7 +11,7 @@ const ttl = 1000
 const limits = { presenceTtlMs: ttl, heartbeatMs: 500 }
 
 /** A registry in its own process (`node --import tsx server.ts`), so it can really crash. */
-async function spawnNode (t: Test, redisUrl: string, nodeId: string): Promise<{ wsUrl: (p: string) => string, kill: () => Promise<void> }> {
+async function spawnNode (t: Test, redisUrl: string, nodeId: string): Promise<{ wsUrl: (p: string) => string, kill: () => Promise<void>, stop: () => Promise<number | null> }> {
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     env: { ...process.env, REDIS_URL: redisUrl, NODE_ID: nodeId, PORT: String(port), JWT_SECRET: secret, PRESENCE_TTL_MS: String(ttl), HEARTBEAT_MS: '500', DEMO: 'false', LOG_LEVEL: 'info' },
@@ -26,7 +26,8 @@ async function spawnNode (t: Test, redisUrl: string, nodeId: string): Promise<{ 
   })
   return {
     wsUrl: (p) => `ws://127.0.0.1:${port}/v1/ws?project=${p}`,
-    async kill () { child.kill('SIGKILL'); await exited }
+    async kill () { child.kill('SIGKILL'); await exited },
+    async stop () { child.kill('SIGTERM'); const [code] = await exited; return code as number | null }
   }
 }
 
@@ -72,6 +73,25 @@ t.test('a SIGKILLed node\'s peers leave elsewhere as timeout, once each, within 
     await o.nextOf('pong')
     t.notOk([...o.pending(), ...o.skipped].some(f => f.type === 'peer-left'), 'each peer-left once')
   }
+})
+
+t.test('SIGTERM: the node\'s peers leave at once as closed, and the node leaves wsp:nodes', async t => {
+  const redis = await startRedis(t)
+  const n1 = await build(t, { registry: { redis: redis.url, nodeId: 'live', limits } })
+  const leaving = await spawnNode(t, redis.url, 'leaving')
+  const observer = await join(t, n1.wsUrl('g'))
+  const peers = [await join(t, leaving.wsUrl('g')), await join(t, leaving.wsUrl('g'))]
+  for (let i = 0; i < peers.length; i++) await observer.nextOf('peer-joined')
+  const stoppedAt = Date.now()
+  const exit = leaving.stop()
+  for (const p of peers) t.equal((await p.closed).code, 1001)
+  const left = [await observer.nextOf('peer-left', 1000), await observer.nextOf('peer-left', 1000)]
+  t.comment(`sigterm: ${left.length} peer-left closed after ${Date.now() - stoppedAt} ms`)
+  t.same(left.map(f => f.reason), ['closed', 'closed'])
+  t.same(left.map(f => f.peerId).sort(), peers.map(p => p.peerId).sort())
+  t.equal(await exit, 0)
+  t.notOk((await redis.cli('zrange', 'wsp:nodes', '0', '-1')).includes('leaving'), 'the node deregistered')
+  t.equal(await redis.cli('exists', 'wsp:node:{leaving}:projects'), '0')
 })
 
 /** Two in-process nodes on one Redis, peers a1 a2 on the first and b on the second. */

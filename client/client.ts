@@ -271,6 +271,7 @@ export class RegistryClient extends Emitter<ClientEvents> {
     const { minDelayMs = 500, maxDelayMs = 30000, maxAttempts = Infinity } = this.#opts.reconnect === false ? {} : this.#opts.reconnect ?? {}
     let error = cause
     for (let attempt = 1; ; attempt++) {
+      if (this.#isClosed()) return
       if (attempt > maxAttempts) return this.#finish(error, error.closeCode ?? 1006, error.message)
       // After 4001 the fault was the token, not the network: fetch a new one at once.
       const delayMs = error.retry === 'refresh' && attempt === 1 ? 0 : backoff(attempt, minDelayMs, maxDelayMs)

@@ -35,9 +35,13 @@ export function parseFrame (data: unknown): { type: string } | undefined {
   }
 }
 
+/** `ws` throws an 'error' that nobody listens to: a socket we hold always has a listener. */
+const ignore = (): void => {}
+
 /** Stops listening to a socket we are done with, and closes it without waiting. */
 export function discard (socket: SocketLike): void {
-  socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null
+  socket.onopen = socket.onmessage = socket.onclose = null
+  socket.onerror = ignore
   try {
     if (socket.terminate !== undefined) socket.terminate()
     else socket.close()
@@ -71,7 +75,8 @@ export function dial (o: DialOptions): Promise<Dialled> {
       clearTimeout(timer)
       const held: unknown[] = []
       let closed: { code: number, reason: string } | undefined
-      socket.onerror = null
+      // From here the close event says what happened; errors only precede it.
+      socket.onerror = ignore
       socket.onmessage = (e) => { held.push(e.data) }
       socket.onclose = (e) => { closed = { code: e.code, reason: e.reason } }
       const attach: Dialled['attach'] = (onMessage, onClose) => {

@@ -84,3 +84,18 @@ t.test('a refused upgrade rejects connect() with its code and is not retried', a
   const invalid = await connect({ url, project: 'bad project!', token: token() }).catch((e: unknown) => e)
   t.match(invalid, { code: 'invalid_project', status: 400 })
 })
+
+t.test('a server that never answers the upgrade: connect() times out, nothing leaks', async t => {
+  const { createServer } = await import('node:net')
+  const sockets = new Set<import('node:net').Socket>()
+  const silent = createServer(socket => { sockets.add(socket) })
+  silent.listen(0, '127.0.0.1')
+  await new Promise(resolve => silent.once('listening', resolve))
+  t.teardown(() => { for (const s of sockets) s.destroy(); silent.close() })
+  const address = silent.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const err = await connect({ url: `http://127.0.0.1:${port}`, project: 'p1', token: token(), connectTimeoutMs: 100 }).catch((e: unknown) => e)
+  t.match(err, { code: 'timeout', retry: 'backoff' })
+  // The aborted handshake made `ws` emit an error: it must not crash the process.
+  await new Promise(resolve => setImmediate(resolve))
+})

@@ -158,6 +158,31 @@ t.test('Redis killed and restarted on the same port: degrade, then recover by it
   t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'broadcast'), 'the refused broadcast never arrives')
 })
 
+t.test('Redis hung (SIGSTOP: the socket stays open, nothing answers), then resumed', async t => {
+  const { redis, n1, a1, a2, b } = await pair(t)
+  const pid = redis.pid as number
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT') } catch {} })
+  const stoppedAt = Date.now()
+  process.kill(pid, 'SIGSTOP')
+  await until(async () => await ready(n1) === 503, 2500, '/readyz 503')
+  const noticed = Date.now() - stoppedAt
+  t.ok(noticed <= 2500, `noticed after ${noticed} ms`)
+  t.comment(`redis hung: /readyz 503 after ${noticed} ms`)
+  t.match(await refused(n1.wsUrl('f'), { token: token({ sub: 'new' }) }), { status: 503, body: { code: 'unavailable' } })
+  a1.send({ type: 'signal', to: a2.peerId, data: 'local', id: 'l' })
+  t.same(await a2.nextOf('signal'), { type: 'signal', from: a1.peerId, data: 'local' })
+  a1.send({ type: 'signal', to: b.peerId, data: 'lost', id: 'x' })
+  t.match(await a1.nextOf('error'), { id: 'x', code: 'unavailable' })
+  process.kill(pid, 'SIGCONT')
+  const backAt = Date.now()
+  const resumed = await crossNodeResumes(a1, b, backAt)
+  t.ok(resumed < 5000, `resumed ${resumed} ms after SIGCONT`)
+  t.comment(`redis resumed: cross-node relay back after ${resumed} ms`)
+  b.send({ type: 'ping', id: 'end' })
+  await b.nextOf('pong')
+  t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'signal' && f.data === 'lost'), 'the refused signal never arrives')
+})
+
 t.test('CLIENT KILL TYPE pubsub: subscriptions come back by themselves', async t => {
   const { redis, n1, n2, a1, b } = await pair(t)
   const killedAt = Date.now()

@@ -33,7 +33,9 @@ export class Liveness {
   start (): void {
     const ttl = this.#opts.presenceTtlMs
     this.#refreshTimer = setInterval(() => { this.#tick() }, Math.max(10, Math.floor(ttl / 3)))
-    this.#sweepTimer = setInterval(() => { this.sweep().catch(() => {}) }, Math.max(10, Math.min(1000, Math.floor(ttl / 5))))
+    // The sweep's cheap read doubles as a health check: a Redis that stopped answering
+    // without closing the socket is noticed within ~2 s, not one refresh interval later.
+    this.#sweepTimer = setInterval(() => { this.sweep().catch(() => { this.#link.degraded() }) }, Math.max(10, Math.min(1000, Math.floor(ttl / 5))))
     this.#refreshTimer.unref()
     this.#sweepTimer.unref()
   }

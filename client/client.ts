@@ -116,7 +116,8 @@ export class RegistryClient extends Emitter<ClientEvents> {
     try {
       token = await this.#opts.getToken()
     } catch (err) {
-      throw new RegistryError('token_unavailable', `getToken failed: ${err instanceof Error ? err.message : String(err)}`)
+      // Often the same outage that dropped the socket: worth asking again after a backoff.
+      throw new RegistryError('token_unavailable', `getToken failed: ${err instanceof Error ? err.message : String(err)}`, { retry: 'backoff' })
     }
     const exp = tokenExpiry(token)
     // Connecting with a token that is already dead would only earn another 4001.

@@ -84,7 +84,18 @@ t.test('two pages chat over WebRTC; a third project sees neither', async t => {
 
   const id1 = await openDemo(t, page1, link, 'demo')
   const id2 = await openDemo(t, page2, link, 'demo')
-  const id3 = await openDemo(t, page3, link, 'other')
+  // Page 3 uses the form: a bad token is refused (the browser hides the 401; the client asks
+  // REST why), then a good one joins another project.
+  const token = new URLSearchParams(link.hash.slice(1)).get('token') ?? ''
+  await page3.goto(new URL('/demo', link).href)
+  await page3.locator('#project').fill('other')
+  await page3.locator('#token').fill('not-a-token')
+  await page3.locator('#connect').click()
+  await page3.locator('#status', { hasText: '(unauthorized)' }).waitFor()
+  await page3.locator('#token').fill(token)
+  await page3.locator('#connect').click()
+  await page3.locator('#status', { hasText: 'Connected to project other' }).waitFor()
+  const id3 = await page3.evaluate(() => document.documentElement.dataset.peerId ?? '')
 
   // Each of the two sees the other, by peer id; page 1 heard page 2 join.
   await page1.locator(`#peer-list button[data-peer-id="${id2}"]`).waitFor()

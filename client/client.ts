@@ -32,6 +32,8 @@ export class RegistryClient extends Emitter<ClientEvents> {
   #closing: Promise<void> | undefined
   #onClosed: (() => void) | undefined
   #finished = false
+  /** This client's earlier peer ids: the server may list one until it notices it is gone. */
+  readonly #ghosts = new Set<string>()
 
   /** Resolves after `welcome`; rejects with a RegistryError when the first attempt fails. */
   static async connect (opts: ConnectOptions): Promise<RegistryClient> {
@@ -193,7 +195,7 @@ export class RegistryClient extends Emitter<ClientEvents> {
   }
 
   #replaced (peers: Peer[], rev: number): void {
-    const got = this.#list.replace(peers, rev, this.peerId)
+    const got = this.#list.replace(peers.filter(p => !this.#ghosts.has(p.peerId)), rev, this.peerId)
     this.#report(got.changes)
     if (got.gap) this.#resync()
   }
@@ -296,6 +298,7 @@ export class RegistryClient extends Emitter<ClientEvents> {
         discard(dialled.socket)
         return this.#finish(undefined, 1000, 'client closed')
       }
+      this.#ghosts.add(previousPeerId)
       this.#adopt(dialled)
       if (this.#meta !== undefined) this.setMeta(this.#meta).catch(err => this.emit('error', err as RegistryError))
       this.emit('reconnected', { peerId: this.peerId, previousPeerId })

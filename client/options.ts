@@ -41,7 +41,7 @@ export interface ClientEvents {
   broadcast: { from: string, data: unknown }
   'peer-joined': Peer
   /** `unknown`: the peer was missing from a fresh list (after a gap or a reconnect). */
-  'peer-left': { peerId: string, reason: LeaveReason | 'unknown', peer: Peer | undefined }
+  'peer-left': { peerId: string, reason: LeaveReason | 'unknown', peer: Peer }
   /** Also fired for this client's own `setMeta`. */
   'peer-updated': Peer
   reconnecting: { attempt: number, delayMs: number, error: RegistryError }

@@ -4,7 +4,7 @@ import type { LeaveReason, Peer, PresenceFrame } from './protocol.ts'
 /** A change to the list, reported as the matching client event. */
 export type Change =
   | { kind: 'joined', peer: Peer }
-  | { kind: 'left', peerId: string, reason: LeaveReason | 'unknown', peer: Peer | undefined }
+  | { kind: 'left', peerId: string, reason: LeaveReason | 'unknown', peer: Peer }
   | { kind: 'updated', peer: Peer }
 
 export interface Received {
@@ -101,6 +101,8 @@ export class PeerList {
   #apply (event: PresenceFrame): Change[] {
     if (event.type === 'peer-left') {
       const peer = this.peers.get(event.peerId)
+      // A peer we never listed (this client's own earlier connection) leaves silently.
+      if (peer === undefined) return []
       this.peers.delete(event.peerId)
       return [{ kind: 'left', peerId: event.peerId, reason: event.reason, peer }]
     }

@@ -1,5 +1,5 @@
 // The demo page: the client SDK for presence and signalling, WebRTC for the chat itself.
-import { connect, RegistryError, type Peer, type RegistryClient } from '../client/index.ts'
+import { connect, RegistryError, type RegistryClient } from '../client/index.ts'
 import { Link, isRtcSignal } from './rtc.ts'
 import { byId, label, logLine, renderPeers, setStatus, type LinkState } from './view.ts'
 
@@ -101,8 +101,8 @@ function dropLink (peerId: string): void {
 function wire (c: RegistryClient, iceServers: RTCIceServer[]): void {
   c.on('peer-joined', peer => { logLine('system', `${label(peer)} joined.`); redraw() })
   c.on('peer-updated', () => redraw())
-  c.on('peer-left', ({ peerId, peer }: { peerId: string, peer: Peer | undefined }) => {
-    logLine('system', `${peer === undefined ? peerId.slice(0, 6) : label(peer)} left.`)
+  c.on('peer-left', ({ peerId, peer }) => {
+    logLine('system', `${label(peer)} left.`)
     dropLink(peerId)
     redraw()
   })

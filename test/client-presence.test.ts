@@ -67,3 +67,10 @@ t.test('a failed resync starts over on the next event', async t => {
   list.abandonResync()
   t.equal(list.receive({ type: 'peer-joined', peer: peer('d'), rev: 4 }).gap, true)
 })
+
+t.test('a peer never listed (our own earlier connection) leaves silently', async t => {
+  const list = new PeerList()
+  list.replace([peer('a')], 2, 'me')
+  t.same(list.receive({ type: 'peer-left', peerId: 'old-me', reason: 'timeout', rev: 3 }), { changes: [], gap: false })
+  t.equal(list.rev, 3, 'the rev still advances')
+})

@@ -175,3 +175,47 @@ t.test('where pings are invisible (browsers) an idle client sends app-level ping
   t.equal(reconnects, 0, 'pongs kept the idle connection alive')
   t.equal(client.state, 'open')
 })
+
+t.test('after a dead connection, the server\'s stale entry for it is not listed as a peer', async t => {
+  const { url } = await build(t, { registry: { limits: { heartbeatMs: 100 } } })
+  const cut = new Set<Blackholed>()
+  // A network that silently stops delivering, both ways; the server still sees an open socket.
+  class Blackholed implements SocketLike {
+    readonly #ws: WebSocket
+    #onmessage: SocketLike['onmessage'] = null
+    constructor (url: string) {
+      this.#ws = new WebSocket(url)
+      this.#ws.onmessage = (e) => { if (!cut.has(this)) this.#onmessage?.(e) }
+    }
+
+    get readyState (): number { return this.#ws.readyState }
+    set onopen (fn: SocketLike['onopen']) { this.#ws.onopen = fn }
+    set onmessage (fn: SocketLike['onmessage']) { this.#onmessage = fn }
+    set onclose (fn: SocketLike['onclose']) { this.#ws.onclose = fn }
+    set onerror (fn: SocketLike['onerror']) { this.#ws.onerror = fn }
+    get onopen (): SocketLike['onopen'] { return null }
+    get onmessage (): SocketLike['onmessage'] { return null }
+    get onclose (): SocketLike['onclose'] { return null }
+    get onerror (): SocketLike['onerror'] { return null }
+    close (code?: number, reason?: string): void { if (!cut.has(this)) this.#ws.close(code, reason) }
+    send (data: string): void { if (!cut.has(this)) this.#ws.send(data) }
+    destroy (): void { this.#ws.terminate() }
+  }
+  const sockets: Blackholed[] = []
+  const Tracked = class extends Blackholed {
+    constructor (url: string) {
+      super(url)
+      sockets.push(this)
+    }
+  }
+  t.teardown(() => { for (const s of sockets) s.destroy() })
+  const client = await open(t, url, 'p1', { WebSocket: Tracked, reconnect: fast })
+  const oldId = client.peerId
+  const reconnected = next(client, 'reconnected')
+  for (const s of sockets) cut.add(s)
+  await reconnected
+  const observer = await open(t, url, 'p1', { sub: 'bob' })
+  t.ok(observer.peers.has(oldId), 'the server still lists the dead connection')
+  t.notOk(client.peers.has(oldId), 'but the client does not count itself as another peer')
+  t.same([...client.peers.keys()].filter(id => id !== observer.peerId), [])
+})

@@ -1,7 +1,7 @@
 import fastifyRedis from '@fastify/redis'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram } from 'prom-client'
-import type { Cluster, Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import { RedisBus } from '../services/bus/redis.ts'
 import { RedisPresence } from '../services/presence/redis.ts'
 import { createClient, isCluster } from '../services/redis/connect.ts'
@@ -34,9 +34,9 @@ export async function connectRedis (fastify: FastifyInstance, option: RedisOptio
     created.push(cmd = createClient(url, 'commands'), sub = createClient(url, 'subscriber'))
   } else {
     cmd = option.client
-    cluster = 'nodes' in cmd && typeof cmd.nodes === 'function'
+    cluster = cmd instanceof Cluster
     if (option.subscriber !== undefined) sub = option.subscriber
-    else created.push(sub = cluster ? (cmd as Cluster).duplicate() : (cmd as Redis).duplicate())
+    else created.push(sub = cmd instanceof Cluster ? cmd.duplicate() : cmd.duplicate())
   }
   await awaitReady(fastify, cmd, sub, created)
 

@@ -3,6 +3,7 @@ import type { LeaveReason } from '../codes.ts'
 import { keys, projectKeys } from '../redis/keys.ts'
 import type { RedisLink } from '../redis/link.ts'
 import { Liveness } from './redis-liveness.ts'
+import { LocalPeers } from './redis-local.ts'
 import { Replica, type Snapshot } from './redis-replica.ts'
 import type {
   AdmissionLimits, JoinOutcome, ListOutcome, Peer, PresenceEvent, PresenceStore, UpdateOutcome
@@ -27,8 +28,7 @@ export class RedisPresence implements PresenceStore {
   readonly #nodeId: string
   readonly #log: RedisPresenceOptions['log']
   readonly #liveness: Liveness
-  readonly #local = new Map<string, Map<string, Peer>>()
-  readonly #users = new Map<string, number>()
+  readonly #local = new LocalPeers()
   readonly #replicas = new Map<string, Replica>()
   /** The highest rev this node saw committed per project: a replica below it is behind. */
   readonly #floor = new Map<string, number>()
@@ -67,7 +67,7 @@ export class RedisPresence implements PresenceStore {
         return { ok: false, code: 'project_full', message: `project already holds ${res[1]} peers` }
       }
       const [, rev, epoch, others] = res
-      this.#track(projectId, peer)
+      this.#local.add(projectId, peer)
       this.#raise(projectId, rev)
       if (!this.#replicas.has(projectId)) {
         this.#replicas.set(projectId, new Replica({ rev, epoch, entries: [...others, `${nodeId}|${json}`] }))
@@ -88,10 +88,10 @@ export class RedisPresence implements PresenceStore {
       const res = await this.#link.script('update', projectKeys(projectId), [projectId, peer.peerId, this.#nodeId, JSON.stringify(peer)]) as number[]
       if (res[0] !== 1) {
         // Swept while this node was cut off: put it back; the client may retry.
-        this.#reassert().catch(() => {})
+        this.#local.reassert(this.#link, this.#nodeId).catch(() => {})
         return { ok: false, code: 'unavailable', message: 'this peer is being re-announced; retry' }
       }
-      this.#local.get(projectId)?.set(peer.peerId, peer)
+      this.#local.set(projectId, peer)
       this.#raise(projectId, res[1])
       return { ok: true, rev: res[1] }
     } catch {
@@ -100,10 +100,10 @@ export class RedisPresence implements PresenceStore {
   }
 
   async leave (projectId: string, peerId: string, reason: LeaveReason): Promise<void> {
-    const peer = this.#untrack(projectId, peerId)
+    const peer = this.#local.delete(projectId, peerId)
     if (peer === undefined) return
     // No local peer left: nothing keeps this node's replica of the project current.
-    if (!this.#local.has(projectId)) this.forget(projectId)
+    if (!this.#local.projects.has(projectId)) this.forget(projectId)
     const orphan = { projectId, peerId, userId: peer.userId, reason }
     if (!this.isAvailable()) {
       this.#orphans.push(orphan)
@@ -112,7 +112,9 @@ export class RedisPresence implements PresenceStore {
     try {
       await this.#remove(orphan)
     } catch (err) {
+      // Replayed once the link recovers, so this live node's peer never stays listed.
       this.#orphans.push(orphan)
+      this.#link.degraded()
       throw err
     }
   }
@@ -148,7 +150,7 @@ export class RedisPresence implements PresenceStore {
   isAvailable (): boolean { return this.#link.available }
 
   /** Local peers, projects and replicas tracked; lets tests prove churn leaves nothing behind. */
-  get size (): number { return this.#local.size + this.#users.size + this.#replicas.size }
+  get size (): number { return this.#local.projects.size + this.#local.users.size + this.#replicas.size }
 
   /** Graceful shutdown: this node's peers leave at once (`closed`), then the node itself. */
   async close (): Promise<void> {
@@ -156,7 +158,7 @@ export class RedisPresence implements PresenceStore {
     const link = this.#link
     if (link.available) {
       const leaves: Array<Promise<void>> = []
-      for (const [projectId, peers] of this.#local) {
+      for (const [projectId, peers] of this.#local.projects) {
         for (const peerId of Array.from(peers.keys())) leaves.push(this.leave(projectId, peerId, 'closed').catch(() => {}))
       }
       await Promise.all(leaves)
@@ -173,27 +175,8 @@ export class RedisPresence implements PresenceStore {
     await link.script('leave', projectKeys(o.projectId), [o.projectId, o.reason, o.peerId])
     await link.call('hdel', () => link.cmd.hdel(keys.user(o.userId), o.peerId))
     // The last local peer of a project or user: a sweeper of this node need not look there.
-    if (!this.#local.has(o.projectId)) await link.call('srem', () => link.cmd.srem(keys.nodeProjects(this.#nodeId), o.projectId))
-    if (!this.#users.has(o.userId)) await link.call('srem', () => link.cmd.srem(keys.nodeUsers(this.#nodeId), o.userId))
-  }
-
-  #track (projectId: string, peer: Peer): void {
-    let peers = this.#local.get(projectId)
-    if (peers === undefined) this.#local.set(projectId, peers = new Map())
-    peers.set(peer.peerId, peer)
-    this.#users.set(peer.userId, (this.#users.get(peer.userId) ?? 0) + 1)
-  }
-
-  #untrack (projectId: string, peerId: string): Peer | undefined {
-    const peers = this.#local.get(projectId)
-    const peer = peers?.get(peerId)
-    if (peers === undefined || peer === undefined) return undefined
-    peers.delete(peerId)
-    if (peers.size === 0) this.#local.delete(projectId)
-    const n = (this.#users.get(peer.userId) ?? 1) - 1
-    if (n === 0) this.#users.delete(peer.userId)
-    else this.#users.set(peer.userId, n)
-    return peer
+    if (!this.#local.projects.has(o.projectId)) await link.call('srem', () => link.cmd.srem(keys.nodeProjects(this.#nodeId), o.projectId))
+    if (!this.#local.users.has(o.userId)) await link.call('srem', () => link.cmd.srem(keys.nodeUsers(this.#nodeId), o.userId))
   }
 
   #raise (projectId: string, rev: number): void {
@@ -213,27 +196,9 @@ export class RedisPresence implements PresenceStore {
     }, () => { replica.abandon() })
   }
 
-  /** Every local peer back into Redis: node sets, user slots, project hashes (announced). */
-  async #reassert (): Promise<void> {
-    const link = this.#link
-    const node = this.#nodeId
-    const work: Array<Promise<unknown>> = []
-    for (const [projectId, peers] of this.#local) {
-      work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeProjects(node), projectId)))
-      const args: string[] = [projectId, node]
-      for (const peer of peers.values()) {
-        args.push(peer.peerId, JSON.stringify(peer))
-        work.push(link.call('hset', () => link.cmd.hset(keys.user(peer.userId), peer.peerId, node)))
-      }
-      work.push(link.script('reassert', projectKeys(projectId), args))
-    }
-    for (const userId of this.#users.keys()) work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeUsers(node), userId)))
-    await Promise.all(work)
-  }
-
   /** The link is back: re-register (re-asserting if Redis lost us), replay leaves, resync replicas. */
   async #recover (): Promise<void> {
-    if (await this.#liveness.refresh()) await this.#reassert()
+    if (await this.#liveness.refresh()) await this.#local.reassert(this.#link, this.#nodeId)
     this.#liveness.reconnected()
     while (this.#orphans.length > 0) {
       await this.#remove(this.#orphans[0])
@@ -244,7 +209,7 @@ export class RedisPresence implements PresenceStore {
 
   /** Redis lost this node (data lost, or swept while cut off): put its peers back, re-read what others had. */
   async #rebuild (): Promise<void> {
-    await this.#reassert()
+    await this.#local.reassert(this.#link, this.#nodeId)
     await this.#resyncAll()
   }
 

@@ -48,9 +48,11 @@ async function join (t: Test, url: string): Promise<Peer> {
 
 t.test('a SIGKILLed node\'s peers leave elsewhere as timeout, once each, within TTL + 1 s', async t => {
   const redis = await startRedis(t)
+  // Two live nodes, both sweeping: still one peer-left per crashed peer per observer.
   const n1 = await build(t, { registry: { redis: redis.url, nodeId: 'live', limits } })
+  const n2 = await build(t, { registry: { redis: redis.url, nodeId: 'live2', limits } })
   const crashing = await spawnNode(t, redis.url, 'doomed')
-  const observers = [await join(t, n1.wsUrl('c')), await join(t, n1.wsUrl('c'))]
+  const observers = [await join(t, n1.wsUrl('c')), await join(t, n2.wsUrl('c'))]
   await observers[0].nextOf('peer-joined')
   const victims = [await join(t, crashing.wsUrl('c')), await join(t, crashing.wsUrl('c')), await join(t, crashing.wsUrl('c'))]
   for (const o of observers) for (let i = 0; i < victims.length; i++) await o.nextOf('peer-joined')
@@ -68,6 +70,7 @@ t.test('a SIGKILLed node\'s peers leave elsewhere as timeout, once each, within 
   // Past 2 × TTL: no ghost, and no second peer-left anywhere.
   await until(() => Date.now() - killedAt > 2 * ttl, 5000)
   t.same(await rest(n1, 'c'), observers.map(o => o.peerId).sort())
+  t.same(await rest(n2, 'c'), observers.map(o => o.peerId).sort())
   for (const o of observers) {
     o.send({ type: 'ping', id: 'z' })
     await o.nextOf('pong')

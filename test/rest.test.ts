@@ -1,7 +1,10 @@
 // PROTOCOL.md §5: the REST routes, refusals in the order 401, 400, 403, and the OpenAPI document.
 import t from 'tap'
-import { build, token } from './helpers/app.ts'
-import { connect } from './helpers/peer.ts'
+import Fastify from 'fastify'
+import registry from '../app.ts'
+import type { Hub } from '../services/hub.ts'
+import { build, secret, token } from './helpers/app.ts'
+import { connect, refused } from './helpers/peer.ts'
 import { switchableStore } from './helpers/stores.ts'
 
 async function get (url: string, jwt?: string): Promise<{ status: number, body: Record<string, any>, type: string }> {
@@ -84,4 +87,25 @@ t.test('/openapi.json documents the REST routes from their schemas', async t => 
 t.test('an unknown path is 404', async t => {
   const { url } = await build(t)
   t.equal((await fetch(`${url}/v2/nothing`)).status, 404)
+})
+
+t.test('while draining (what preClose starts): peers closed 1001, readyz and upgrades 503', async t => {
+  const app = Fastify()
+  let hub: Hub | undefined
+  // The hub lives in the plugin's own context; a request's `server` is that context.
+  app.addHook('onRequest', async (request) => { hub ??= request.server.registryHub })
+  await app.register(registry, { jwt: { secret } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  const base = `127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+  const peer = await connect(t, `ws://${base}/v1/ws?project=p1`, { token: token() })
+  t.same((await get(`http://${base}/readyz`)).body, { status: 'ready' })
+  hub?.drain()
+  t.equal((await peer.closed).code, 1001)
+  const ready = await get(`http://${base}/readyz`)
+  t.same([ready.status, ready.body.code], [503, 'unavailable'])
+  const r = await refused(`ws://${base}/v1/ws?project=p1`, { token: token() })
+  t.same([r.status, r.body.code], [503, 'unavailable'], 'a new upgrade is refused')
+  t.equal((await get(`http://${base}/healthz`)).status, 200, 'still alive while draining')
 })

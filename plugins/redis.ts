@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram } from 'prom-client'
 import { Cluster, type Redis } from 'ioredis'
 import { RedisBus } from '../services/bus/redis.ts'
 import { RedisPresence } from '../services/presence/redis.ts'
-import { createClient, isCluster } from '../services/redis/connect.ts'
+import { createClient, isCluster, seedsOf } from '../services/redis/connect.ts'
 import { RedisLink, type RedisClient, type RedisObserver } from '../services/redis/link.ts'
 
 type Client = Redis | Cluster
@@ -28,6 +28,7 @@ export async function connectRedis (fastify: FastifyInstance, option: RedisOptio
   let cmd: Client
   let sub: Client
   let cluster: boolean
+  checkOption(option)
   if (typeof option === 'string' || 'url' in option) {
     const url = typeof option === 'string' ? option : option.url
     cluster = isCluster(url)
@@ -53,6 +54,21 @@ export async function connectRedis (fastify: FastifyInstance, option: RedisOptio
   await link.start()
   presence.start()
   return { presence, bus }
+}
+
+/** A bad option fails the boot with one line naming it, not with a connection that never comes. */
+function checkOption (option: unknown): void {
+  const url = typeof option === 'string' ? option : (option as { url?: unknown } | null)?.url
+  if (typeof url === 'string') {
+    for (const seed of seedsOf(url)) {
+      let protocol = ''
+      try { protocol = new URL(seed).protocol } catch {}
+      if (protocol !== 'redis:' && protocol !== 'rediss:') throw new Error(`registry option redis: ${JSON.stringify(seed)} is not a redis:// or rediss:// URL`)
+    }
+    return
+  }
+  const client = (option as { client?: { status?: unknown } } | null)?.client
+  if (typeof client?.status !== 'string') throw new Error('registry option redis: expected a URL, { url }, or { client, subscriber? } ioredis clients')
 }
 
 /**

@@ -30,3 +30,8 @@ t.test('a host\'s own @fastify/redis client, and the Redis metrics', async t => 
   t.match(text, /registry_redis_liveness_age_seconds\{[^}]*\} [0-9.]+/)
   t.equal(host.redis.status, 'ready', 'the host\'s client is the host\'s to close')
 })
+
+t.test('a bad redis option fails the boot with one line naming it', async t => {
+  await t.rejects(build(t, { registry: { redis: 'localhost:6379' } }), /registry option redis: "localhost:6379" is not a redis:\/\/ or rediss:\/\/ URL/)
+  await t.rejects(build(t, { registry: { redis: { client: {} } as never } }), /registry option redis: expected a URL/)
+})

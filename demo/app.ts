@@ -121,14 +121,19 @@ function wire (c: RegistryClient, iceServers: RTCIceServer[]): void {
     for (const id of [...links.keys()]) dropLink(id)
     delete document.documentElement.dataset.peerId
     client = undefined
+    const hadFocus = document.activeElement === disconnectButton
     connectButton.disabled = false
     disconnectButton.disabled = true
     redraw()
+    if (hadFocus) connectButton.focus()
   })
 }
 
 async function start (): Promise<void> {
-  for (const input of [projectInput, tokenInput]) input.dataset.touched = ''
+  for (const input of [projectInput, tokenInput]) {
+    input.dataset.touched = ''
+    input.setAttribute('aria-invalid', String(!input.checkValidity()))
+  }
   const invalid = [projectInput, tokenInput].find(i => !i.checkValidity())
   if (invalid !== undefined) {
     setStatus(invalid === projectInput ? 'Enter a valid project id.' : 'Enter a token.')
@@ -149,6 +154,8 @@ async function start (): Promise<void> {
     const displayName = nameInput.value.trim()
     if (displayName !== '') await c.setMeta({ displayName }).catch(err => setStatus(`Connected, but the name was refused: ${describe(err)}`))
     redraw()
+    // The connect button is now disabled and would drop focus to the page: go where the peers are.
+    byId('peers-title').focus()
   } catch (err) {
     setStatus(`Could not connect: ${describe(err)}`)
     connectButton.disabled = false

@@ -4,18 +4,37 @@ import t from 'tap'
 import { token } from './helpers/app.ts'
 import { connect } from './helpers/peer.ts'
 import { spawnServer, startServer } from './helpers/server.ts'
+import { readEnv } from '../services/env.ts'
 
 const secret = 'server-test-secret-long-enough-for-hs256'
 
-t.test('a bad variable stops the start with one line naming it', async t => {
+t.test('every bad variable is named by readEnv', async t => {
   const cases: Array<[Record<string, string>, string]> = [
     [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
     [{ MAX_FRAME_BYTES: '64k' }, 'MAX_FRAME_BYTES'],
+    [{ MAX_FRAME_BYTES: '10' }, 'MAX_FRAME_BYTES'],
     [{ HEARTBEAT_MS: '5' }, 'HEARTBEAT_MS'],
     [{ RATE_LIMIT_PER_SEC: '-1' }, 'RATE_LIMIT_PER_SEC'],
+    [{ RATE_LIMIT_BURST: '1.5' }, 'RATE_LIMIT_BURST'],
+    [{ MAX_PEERS_PER_PROJECT: '0' }, 'MAX_PEERS_PER_PROJECT'],
+    [{ MAX_CONNECTIONS_PER_USER: 'many' }, 'MAX_CONNECTIONS_PER_USER'],
+    [{ MAX_BUFFERED_BYTES: '100' }, 'MAX_BUFFERED_BYTES'],
+    [{ PRESENCE_TTL_MS: '1' }, 'PRESENCE_TTL_MS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ NODE_ID: 'bad id!' }, 'NODE_ID'],
     [{ JWT_PUBLIC_KEY: 'x' }, 'JWT_SECRET or JWT_PUBLIC_KEY']
+  ]
+  for (const [env, name] of cases) {
+    t.throws(() => readEnv({ JWT_SECRET: secret, ...env }, () => 'dev'), { name: 'Error', message: new RegExp(name) }, `${JSON.stringify(env)} names ${name}`)
+  }
+  t.match(readEnv({ JWT_SECRET: secret }, () => 'dev'), { host: '127.0.0.1', port: 8080, logLevel: 'info', devSecret: false })
+})
+
+t.test('a bad variable stops the start with one line naming it', async t => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ MAX_FRAME_BYTES: '64k' }, 'MAX_FRAME_BYTES'],
+    [{ HEARTBEAT_MS: '5' }, 'HEARTBEAT_MS']
   ]
   // Spawned together: each start costs a second of TypeScript loading.
   const runs = await Promise.all(cases.map(async ([env]) => {
@@ -25,9 +44,8 @@ t.test('a bad variable stops the start with one line naming it', async t => {
   for (const [i, [env, name]] of cases.entries()) {
     const { s, exit } = runs[i]
     t.equal(exit.code, 1, `${JSON.stringify(env)}: exit 1`)
-    const errors = s.lines.filter(l => l.startsWith('workstream-registry:'))
-    t.equal(errors.length, 1, `${name}: one line`)
-    t.match(errors[0] ?? '', name, `${name}: the line names the variable`)
+    t.equal(s.lines.length, 1, `${name}: one line and nothing else`)
+    t.match(s.lines[0] ?? '', new RegExp(`^workstream-registry: .*${name}`), `${name}: the line names the variable`)
   }
 })
 

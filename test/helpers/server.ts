@@ -72,6 +72,7 @@ export async function spawnServer (t: Teardown, env: Record<string, string>): Pr
 /** Spawns and waits for the "listening" log line. */
 export async function startServer (t: Teardown, env: Record<string, string>): Promise<Spawned> {
   const s = await spawnServer(t, env)
-  await s.line(l => l.includes('Server listening at'))
+  // Loading TypeScript takes seconds on a busy CI machine running other test files.
+  await s.line(l => l.includes('Server listening at'), 60000)
   return s
 }

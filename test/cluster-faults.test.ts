@@ -98,7 +98,7 @@ t.test('SIGTERM: the node\'s peers leave at once as closed, and the node leaves 
 })
 
 /** Two in-process nodes on one Redis, peers a1 a2 on the first and b on the second. */
-async function pair (t: Test): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>, n1: Built, n2: Built, a1: Peer, a2: Peer, b: Peer }> {
+async function pair (t: Test): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>, n1: Built, n2: Built, a1: Peer, a2: Peer, b: Peer, twice: () => string[] }> {
   const redis = await startRedis(t)
   const n1 = await build(t, { registry: { redis: redis.url, nodeId: 'n1', limits } })
   const n2 = await build(t, { registry: { redis: redis.url, nodeId: 'n2', limits } })
@@ -107,7 +107,18 @@ async function pair (t: Test): Promise<{ redis: Awaited<ReturnType<typeof startR
   const b = await join(t, n2.wsUrl('f'))
   await a1.nextOf('peer-joined')
   await a1.nextOf('peer-joined')
-  return { redis, n1, n2, a1, a2, b }
+  // Relayed frames and replies are unique here (ids, probe data): one seen twice was delivered
+  // twice. Presence events are not: after lost data a peer is re-announced, rev restarting.
+  const seen = new Map<string, number>()
+  for (const p of [a1, a2, b]) {
+    p.ws.on('message', (raw) => {
+      const text = raw.toString()
+      if (text.startsWith('{"type":"peer-')) return
+      seen.set(`${p.peerId} ${text}`, (seen.get(`${p.peerId} ${text}`) ?? 0) + 1)
+    })
+  }
+  const twice = (): string[] => [...seen].filter(([, n]) => n > 1).map(([key]) => key)
+  return { redis, n1, n2, a1, a2, b, twice }
 }
 
 /** Sends signals a → b until one is acked and delivered; resolves with how long that took. */
@@ -126,7 +137,7 @@ async function crossNodeResumes (a: Peer, b: Peer, since: number): Promise<numbe
 }
 
 t.test('Redis killed and restarted on the same port: degrade, then recover by itself', async t => {
-  const { redis, n1, n2, a1, a2, b } = await pair(t)
+  const { redis, n1, n2, a1, a2, b, twice } = await pair(t)
   const killedAt = Date.now()
   await redis.kill()
   await until(async () => await ready(n1) === 503, 2000, '/readyz 503')
@@ -159,10 +170,11 @@ t.test('Redis killed and restarted on the same port: degrade, then recover by it
   await b.nextOf('pong')
   t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'signal' && f.data === 'lost'), 'the refused signal never arrives')
   t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'broadcast'), 'the refused broadcast never arrives')
+  t.same(twice(), [], 'no frame delivered twice')
 })
 
 t.test('Redis hung (SIGSTOP: the socket stays open, nothing answers), then resumed', async t => {
-  const { redis, n1, a1, a2, b } = await pair(t)
+  const { redis, n1, a1, a2, b, twice } = await pair(t)
   const pid = redis.pid as number
   t.teardown(() => { try { process.kill(pid, 'SIGCONT') } catch {} })
   const stoppedAt = Date.now()
@@ -184,10 +196,11 @@ t.test('Redis hung (SIGSTOP: the socket stays open, nothing answers), then resum
   b.send({ type: 'ping', id: 'end' })
   await b.nextOf('pong')
   t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'signal' && f.data === 'lost'), 'the refused signal never arrives')
+  t.same(twice(), [], 'no frame delivered twice')
 })
 
 t.test('CLIENT KILL TYPE pubsub: subscriptions come back by themselves', async t => {
-  const { redis, n1, n2, a1, b } = await pair(t)
+  const { redis, n1, n2, a1, b, twice } = await pair(t)
   const killedAt = Date.now()
   await redis.cli('client', 'kill', 'type', 'pubsub')
   const resumed = await crossNodeResumes(a1, b, killedAt)
@@ -203,10 +216,11 @@ t.test('CLIENT KILL TYPE pubsub: subscriptions come back by themselves', async t
   await a1.nextOf('pong')
   const signals = [...a1.pending(), ...a1.skipped].filter(f => f.type === 'signal' && f.data === 'back')
   t.equal(signals.length, 0, 'no duplicate')
+  t.same(twice(), [], 'no frame delivered twice')
 })
 
 t.test('FLUSHALL under a live cluster: presence rebuilt within one refresh interval, no peer-left', async t => {
-  const { redis, n1, n2, a1, a2, b } = await pair(t)
+  const { redis, n1, n2, a1, a2, b, twice } = await pair(t)
   const all = [a1, a2, b].map(p => p.peerId).sort()
   const flushedAt = Date.now()
   await redis.cli('flushall')
@@ -225,4 +239,5 @@ t.test('FLUSHALL under a live cluster: presence rebuilt within one refresh inter
   // The rebuilt presence keeps working: a leave is seen once on the other node.
   await a2.close()
   t.match(await b.nextOf('peer-left', 1000), { peerId: a2.peerId, reason: 'closed' })
+  t.same(twice(), [], 'no frame delivered twice')
 })

@@ -52,6 +52,8 @@ t.test('the standalone server at trace level logs no token', async t => {
   const good = token({ sub: 'logged' }, secret)
   const bad = token({ sub: 'logged' }, 'some-other-secret-long-enough-for-hs256')
   await exercise(s.port, good, bad)
+  await s.line(l => l.includes('"peer disconnected"') && l.includes('"closeCode":1003'))
+  t.pass('one line per connection close, with its code')
   s.child.kill('SIGTERM')
   await s.exited
   t.ok(s.lines.length > 20, `${s.lines.length} lines captured`)
@@ -59,7 +61,6 @@ t.test('the standalone server at trace level logs no token', async t => {
   t.ok(s.lines.some(l => l.includes('[REDACTED]')), 'the query token was redacted where the URL is logged')
   t.same(leaks(s.lines, good), [], 'the good token nowhere')
   t.same(leaks(s.lines, bad), [], 'the bad token nowhere')
-  t.ok(s.lines.some(l => l.includes('"peer disconnected"') && l.includes('"closeCode":1003')), 'one line per connection close, with its code')
 })
 
 t.test('embedded: our routes log no token through the host\'s plain logger', async t => {

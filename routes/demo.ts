@@ -26,12 +26,11 @@ type Transpile = (source: string, fileName: string) => string
 
 /** TypeScript's transpiler when installed (dev), else undefined. */
 async function loadTranspiler (): Promise<Transpile | undefined> {
-  let ts: typeof import('typescript')
+  let ts: typeof import('typescript') | undefined
   try {
     ts = (await import('typescript')).default
-  } catch {
-    return undefined
-  }
+  } catch {}
+  if (typeof ts?.transpileModule !== 'function') return undefined
   const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, rewriteRelativeImportExtensions: true }
   return (source, fileName) => ts.transpileModule(source, { compilerOptions, fileName }).outputText
 }

@@ -27,6 +27,9 @@ export interface HubObserver {
   relayed? (seconds: number): void
 }
 
+/** The outcome of every accepted relay, shared: a relay allocates nothing it need not. */
+const accepted: Outcome = Object.freeze({ ok: true })
+
 /** One relayed frame in this many is timed: a clock read per frame is not free at 100k/s. */
 const relaySampleEvery = 64
 
@@ -176,14 +179,14 @@ export class Hub {
 
   /** PROTOCOL.md §3 `signal`: local write, or one Bus message to the peer's node. */
   signal (from: Session, to: string, data: unknown): Outcome {
-    const frame = `{"type":"signal","from":${JSON.stringify(from.peerId)},"data":${JSON.stringify(data)}}`
+    const frame = `{"type":"signal","from":${from.peerIdJson},"data":${JSON.stringify(data)}}`
     const local = this.#projects.get(from.projectId)?.get(to)
     if (local !== undefined) {
       local.deliver(frame)
       this.#afterWrite(local)
       this.observer.frameOut?.('signal', 1)
       if (this.#sampledAt !== 0) this.#timed()
-      return { ok: true }
+      return accepted
     }
     const node = this.presence.locate(from.projectId, to)
     if (node === undefined || node === this.nodeId) {
@@ -192,17 +195,17 @@ export class Hub {
     if (!this.bus.toNode(node, { kind: 'signal', projectId: from.projectId, to, frame })) {
       return { ok: false, code: 'unavailable', message: 'the cluster is unreachable; the signal was not delivered' }
     }
-    return { ok: true }
+    return accepted
   }
 
   /** PROTOCOL.md §3 `broadcast`: serialized once, written to every local peer but the sender. */
   broadcast (from: Session, data: unknown): Outcome {
-    const frame = `{"type":"broadcast","from":${JSON.stringify(from.peerId)},"data":${JSON.stringify(data)}}`
+    const frame = `{"type":"broadcast","from":${from.peerIdJson},"data":${JSON.stringify(data)}}`
     const count = this.#fanOut(from.projectId, frame, from.peerId)
     if (count > 0) this.observer.frameOut?.('broadcast', count)
     if (this.#sampledAt !== 0) this.#timed()
     const sent = this.bus.toProject(from.projectId, { kind: 'broadcast', projectId: from.projectId, from: from.peerId, origin: this.nodeId, frame })
-    return sent ? { ok: true } : { ok: false, code: 'unavailable', message: 'the cluster is unreachable; only this node\'s peers got the broadcast' }
+    return sent ? accepted : { ok: false, code: 'unavailable', message: 'the cluster is unreachable; only this node\'s peers got the broadcast' }
   }
 
   /** Checks a session's buffer after a write; a slow consumer is closed 4009 (§4). */

@@ -24,6 +24,8 @@ export class Session {
   peer: Peer
   readonly projectId: string
   readonly openedAt: number
+  /** The peer id as a JSON string, serialized once for every frame relayed from this peer. */
+  readonly peerIdJson: string
   socket: PeerSocket | undefined
   /** The rev its welcome reflects: events at or below it are already in the welcome. */
   rev = 0
@@ -43,6 +45,7 @@ export class Session {
 
   constructor (peer: Peer, projectId: string, expiresAt: number, limits: ResolvedLimits, now: number) {
     this.peer = peer
+    this.peerIdJson = JSON.stringify(peer.peerId)
     this.projectId = projectId
     this.expiresAt = expiresAt
     this.openedAt = now

@@ -1,5 +1,6 @@
 // The SDK against the real registry, in Node (it loads `ws` itself).
 import t from 'tap'
+import { WebSocket } from 'ws'
 import { connect, RegistryError } from '../client/index.ts'
 import { build, token } from './helpers/app.ts'
 import { next, open } from './helpers/client.ts'
@@ -73,6 +74,15 @@ t.test('refused frames reject with the contract\'s code; the connection stays', 
   const limited = await a.broadcast('z').catch((e: unknown) => e)
   t.match(limited, { code: 'rate_limited' }, 'the burst of 3 is spent')
   t.equal(a.state, 'open')
+})
+
+t.test('an explicit WebSocket class (here ws) is used as given, token in the query', async t => {
+  const { url, logs } = await build(t, { captureLogs: true })
+  const client = await open(t, url, 'p1', { WebSocket })
+  t.equal(client.state, 'open')
+  const connected = logs.find(l => l.msg === 'peer connected')
+  t.ok(connected !== undefined)
+  t.notMatch(JSON.stringify(logs), /access_token=ey/, 'the server redacted the query token')
 })
 
 t.test('a refused upgrade rejects connect() with its code and is not retried', async t => {

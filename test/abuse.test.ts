@@ -1,5 +1,6 @@
 // Protocol abuse: endless fragments, header floods, prototype-polluting payloads.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { build, secret, token } from './helpers/app.ts'
 import { connect } from './helpers/peer.ts'
 import { encodeFrame, portOf, rawRequest, rawWebSocket } from './helpers/raw.ts'
@@ -73,4 +74,18 @@ t.test('__proto__ and constructor payloads pollute nothing', async t => {
   t.same((await listed.json()).peers.map((p: { userId: string }) => p.userId).sort(), ['__proto__', 'constructor'])
   const other = await connect(t, wsUrl('constructor'), { token: token({ sub: 'x' }) })
   t.same(other.welcome.peers, [], 'the project named constructor is an ordinary, empty project')
+})
+
+t.test('the lockfile resolves ws and fast-jwt past their known advisories', async t => {
+  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as { packages: Record<string, { version?: string }> }
+  const atLeast = (version: string, min: string): boolean => {
+    const [a, b] = [version, min].map(v => v.split('.').map(Number))
+    for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i]
+    return true
+  }
+  for (const [name, min] of [['ws', '8.21.1'], ['fast-jwt', '6.3.1']]) {
+    const versions = Object.entries(lock.packages).filter(([path]) => path.endsWith(`node_modules/${name}`)).map(([, p]) => p.version ?? '0.0.0')
+    t.ok(versions.length > 0, `${name} is in the lockfile`)
+    for (const v of versions) t.ok(atLeast(v, min), `${name} ${v} >= ${min}`)
+  }
 })

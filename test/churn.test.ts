@@ -45,6 +45,8 @@ t.test(`${cycles} connect/close cycles leave the hub, presence and bus empty`, a
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   const timersBefore = process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+  const listeners = (): number[] => ['upgrade', 'connection', 'request'].map(e => app.server.listenerCount(e))
+  const listenersBefore = listeners()
 
   await Promise.all(Array.from({ length: workers }, async (_, w) => {
     const jwt = token({ sub: `user${w % 5}` })
@@ -59,6 +61,7 @@ t.test(`${cycles} connect/close cycles leave the hub, presence and bus empty`, a
   t.equal(bus.size, 1, 'LocalBus holds only this node\'s own channel')
   const timersAfter = process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
   t.ok(timersAfter <= timersBefore, `no timer left behind (${timersBefore} before, ${timersAfter} after)`)
+  t.same(listeners(), listenersBefore, 'no listener left on the server')
 
   const peers = await fetch(`http://127.0.0.1:${port}/v1/projects/p1/peers`, { headers: { authorization: `Bearer ${token()}` } })
   t.same((await peers.json()).peers, [], 'REST lists nobody')

@@ -73,3 +73,23 @@ for (const withWebsocket of [false, true]) {
     t.same([ca.code, cb.code], [1001, 1001], 'our peers close with 1001')
   })
 }
+
+t.test('bad options fail the boot with one line naming the option', async t => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['no key', { jwt: {} }, /jwt: set either secret/],
+    ['both keys', { jwt: { secret, publicKey: 'x' } }, /jwt: set secret or publicKey, not both/],
+    ['a limit out of range', { jwt: { secret }, limits: { heartbeatMs: 1 } }, /registry option limits\.heartbeatMs/],
+    ['an unknown limit', { jwt: { secret }, limits: { maxFoo: 1 } }, /registry option limits/],
+    ['a bad origin list', { jwt: { secret }, allowedOrigins: 'https://x.example' }, /registry option allowedOrigins/],
+    ['a key that is not a key', { jwt: { publicKey: 'not a pem' } }, /./],
+    ['authorize not a function', { jwt: { secret }, authorize: 'yes' }, /authorize: must be a function/]
+  ]
+  for (const [name, opts, message] of cases) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(registry, opts as unknown as Parameters<typeof registry>[1])
+    const err = await app.ready().then(() => undefined, (e: Error) => e)
+    t.match(err?.message ?? 'booted', message, name)
+    t.notMatch(err?.message ?? '', /\n/, `${name}: one line`)
+  }
+})

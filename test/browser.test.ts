@@ -124,6 +124,11 @@ t.test('two pages chat over WebRTC; a third project sees neither', async t => {
   t.equal(await page3.locator('#log li.theirs').count(), 0, 'and got no message')
   t.notOk([id1, id2].includes(id3))
 
+  // The offer, the answer and the ICE candidates were registry signals (the chat was not).
+  const metrics = await (await fetch(new URL('/metrics', link))).text()
+  const signals = Number(/^registry_frames_in_total\{type="signal"[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0)
+  t.ok(signals >= 3, `${signals} signals relayed: at least an offer, an answer and a candidate`)
+
   await Promise.all(pages.map((p, i) => p.screenshot({ path: `${artifacts}/browser-page${i + 1}.png`, fullPage: true })))
   t.same(errors, [], 'no uncaught error on any page')
 })

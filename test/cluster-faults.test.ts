@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { build, secret, token, type Built } from './helpers/app.ts'
 import { connect, refused, type Peer } from './helpers/peer.ts'
-import { freePort, startRedis, until } from './helpers/redis.ts'
+import { freePort, startProxy, startRedis, until } from './helpers/redis.ts'
 
 const ttl = 1000
 const limits = { presenceTtlMs: ttl, heartbeatMs: 500 }
@@ -197,6 +197,40 @@ t.test('Redis hung (SIGSTOP: the socket stays open, nothing answers), then resum
   await b.nextOf('pong')
   t.notOk([...b.pending(), ...b.skipped].some(f => f.type === 'signal' && f.data === 'lost'), 'the refused signal never arrives')
   t.same(twice(), [], 'no frame delivered twice')
+})
+
+t.test('one node cut off from Redis longer than the TTL: swept elsewhere, re-asserted when back', async t => {
+  const redis = await startRedis(t)
+  const proxy = await startProxy(t, redis.port)
+  const n1 = await build(t, { registry: { redis: redis.url, nodeId: 'n1', limits } })
+  const n2 = await build(t, { registry: { redis: proxy.url, nodeId: 'n2', limits } })
+  const a = await join(t, n1.wsUrl('h'))
+  const b1 = await join(t, n2.wsUrl('h'))
+  const b2 = await join(t, n2.wsUrl('h'))
+  await a.nextOf('peer-joined')
+  await a.nextOf('peer-joined')
+  const cutAt = Date.now()
+  proxy.cut()
+  await until(async () => await ready(n2) === 503, 2500, 'the cut-off node turns unready')
+  t.comment(`partition: cut-off node /readyz 503 after ${Date.now() - cutAt} ms`)
+  t.equal(await ready(n1), 200, 'the other node stays ready')
+  const left = [await a.nextOf('peer-left', ttl + 1500), await a.nextOf('peer-left', 1000)]
+  t.comment(`partition: its peers left elsewhere after ${Date.now() - cutAt} ms`)
+  t.same(left.map(f => [f.reason, f.peerId]).sort(), [['timeout', b1.peerId], ['timeout', b2.peerId]].sort())
+  // On the cut-off node, its peers keep talking to each other.
+  b1.send({ type: 'signal', to: b2.peerId, data: 'still here', id: 'local' })
+  t.same(await b2.nextOf('signal'), { type: 'signal', from: b1.peerId, data: 'still here' })
+  b1.send({ type: 'signal', to: a.peerId, data: 'lost', id: 'x' })
+  t.match(await b1.nextOf('error'), { id: 'x', code: 'unavailable' })
+
+  const healedAt = Date.now()
+  proxy.heal()
+  const back = [await a.nextOf('peer-joined', 5000), await a.nextOf('peer-joined', 1000)]
+  t.comment(`partition healed: its peers re-announced after ${Date.now() - healedAt} ms`)
+  t.same(back.map(f => f.peer.peerId).sort(), [b1.peerId, b2.peerId].sort())
+  const resumed = await crossNodeResumes(b1, a, healedAt)
+  t.ok(resumed < 5000, `cross-node relay back ${resumed} ms after the partition healed`)
+  t.same(await rest(n1, 'h'), [a, b1, b2].map(p => p.peerId).sort())
 })
 
 t.test('CLIENT KILL TYPE pubsub: subscriptions come back by themselves', async t => {

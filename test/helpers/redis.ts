@@ -117,3 +117,41 @@ export async function startCluster (t: Teardown): Promise<RedisCluster> {
   }, 20000, 'cluster_state:ok')
   return { servers, url: servers.map(s => s.url).join(',') }
 }
+
+export interface CutProxy {
+  url: string
+  /** Black-holes traffic both ways: sockets stay open, nothing gets through (a partition). */
+  cut: () => void
+  /** Ends the partition; connections that lived through it are reset, as TCP would after a long one. */
+  heal: () => void
+}
+
+/** A TCP proxy in front of a Redis, to cut one node off while the others keep talking to it. */
+export async function startProxy (t: Teardown, targetPort: number): Promise<CutProxy> {
+  const sockets = new Set<import('node:net').Socket>()
+  let blackhole = false
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => { sockets.delete(s); client.destroy(); upstream.destroy() })
+    }
+    client.on('data', d => { if (!blackhole) upstream.write(d) })
+    upstream.on('data', d => { if (!blackhole) client.write(d) })
+  })
+  const port = await freePort()
+  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise(resolve => server.close(resolve))
+  })
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut: () => { blackhole = true },
+    heal: () => {
+      for (const s of sockets) s.destroy()
+      blackhole = false
+    }
+  }
+}

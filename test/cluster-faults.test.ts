@@ -94,7 +94,28 @@ t.test('SIGTERM: the node\'s peers leave at once as closed, and the node leaves 
   t.same(left.map(f => f.peerId).sort(), peers.map(p => p.peerId).sort())
   t.equal(await exit, 0)
   t.notOk((await redis.cli('zrange', 'wsp:nodes', '0', '-1')).includes('leaving'), 'the node deregistered')
-  t.equal(await redis.cli('exists', 'wsp:node:{leaving}:projects'), '0')
+  t.equal(await redis.cli('keys', 'wsp:node:{leaving*'), '', 'and left no key behind')
+})
+
+t.test('a sweeper that died halfway: its expired lease is taken over, the ghost leaves once', async t => {
+  const redis = await startRedis(t)
+  const n1 = await build(t, { registry: { redis: redis.url, nodeId: 'live', limits } })
+  const observer = await join(t, n1.wsUrl('k'))
+  // What a crashed node whose sweeper also crashed leaves behind: its peer, its node set, and
+  // the sweeper's claim (~instance), expired.
+  const ghost = { peerId: 'ghostpeer', userId: 'ghostuser', meta: {}, connectedAt: new Date().toISOString() }
+  await redis.cli('hset', 'wsp:{k}:peers', 'ghostpeer', `dead~0001|${JSON.stringify(ghost)}`)
+  await redis.cli('sadd', 'wsp:node:{dead~0001}:projects', 'k')
+  await redis.cli('sadd', 'wsp:node:{dead~0001}:users', 'ghostuser')
+  await redis.cli('hset', 'wsp:user:{ghostuser}:peers', 'ghostpeer', 'dead~0001')
+  await redis.cli('zadd', 'wsp:nodes', '0', '~dead~0001')
+  t.match(await observer.nextOf('peer-left', ttl + 1000), { peerId: 'ghostpeer', reason: 'timeout' })
+  await until(async () => await redis.cli('zscore', 'wsp:nodes', '~dead~0001') === '', 2000, 'the lease released')
+  t.equal(await redis.cli('exists', 'wsp:node:{dead~0001}:projects', 'wsp:node:{dead~0001}:users', 'wsp:user:{ghostuser}:peers'), '0')
+  t.same(await rest(n1, 'k'), [observer.peerId])
+  observer.send({ type: 'ping', id: 'end' })
+  await observer.nextOf('pong')
+  t.notOk([...observer.pending(), ...observer.skipped].some(f => f.type === 'peer-left'), 'once')
 })
 
 /** Two in-process nodes on one Redis, peers a1 a2 on the first and b on the second. */

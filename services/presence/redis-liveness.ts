@@ -1,19 +1,21 @@
+import { randomBytes } from 'node:crypto'
 import { keys, projectKeys } from '../redis/keys.ts'
 import type { RedisLink } from '../redis/link.ts'
 
 export interface LivenessOptions {
   nodeId: string
   presenceTtlMs: number
-  /** The node was missing from `wsp:nodes` (swept, or Redis lost its data): re-assert every local peer. */
+  /** The node was missing from `wsp:nodes` (swept, or Redis lost its data) and registered anew: re-assert every local peer. */
   onLost: () => Promise<void>
   log?: { warn (obj: object, msg?: string): void, info (obj: object, msg?: string): void }
 }
 
 /**
- * Node liveness (DESIGN.md "Redis data model"): the node re-adds itself to `wsp:nodes` every
- * TTL/3, and checks every min(1 s, TTL/5) for nodes whose entry expired. Whichever node's
- * ZREM answers 1 cleans that node up, and the sweep scripts only announce peers still listed,
- * so each `peer-left timeout` happens once however many nodes sweep.
+ * Node liveness (DESIGN.md "Redis data model"): the node re-adds its instance to `wsp:nodes`
+ * every TTL/3, and checks every min(1 s, TTL/5) for instances whose entry expired. Whichever
+ * node claims an expired instance cleans it up (under a lease another node takes over if it
+ * dies), and the sweep scripts only announce peers still listed, so each `peer-left timeout`
+ * happens once however many nodes sweep.
  */
 export class Liveness {
   readonly #link: RedisLink
@@ -24,10 +26,13 @@ export class Liveness {
   #sweepFrom = 0
   #sweeping = false
   lastRefreshAt = 0
+  /** What this node is registered as; renewed whenever Redis lost it. */
+  instance: string
 
   constructor (link: RedisLink, opts: LivenessOptions) {
     this.#link = link
     this.#opts = opts
+    this.instance = newInstance(opts.nodeId)
   }
 
   start (): void {
@@ -45,11 +50,19 @@ export class Liveness {
     clearInterval(this.#sweepTimer)
   }
 
-  /** Re-adds this node; true when it had been missing. */
+  /**
+   * Refreshes this node's instance; true when it had been lost, in which case the node is now
+   * registered as a new instance and must re-assert its peers under it.
+   */
   async refresh (): Promise<boolean> {
-    const added = await this.#link.script('refresh', [keys.nodes], [this.#opts.nodeId, this.#opts.presenceTtlMs])
+    const ttl = this.#opts.presenceTtlMs
+    const lost = await this.#link.script('refresh', [keys.nodes], [this.instance, ttl, 0]) === 1
+    if (lost) {
+      this.instance = newInstance(this.#opts.nodeId)
+      await this.#link.script('refresh', [keys.nodes], [this.instance, ttl, 1])
+    }
     this.lastRefreshAt = Date.now()
-    return added === 1
+    return lost
   }
 
   /** Called once the link is back: hold sweeping for one refresh interval. */
@@ -62,12 +75,12 @@ export class Liveness {
     if (this.#sweeping || !this.#link.available || Date.now() < this.#sweepFrom) return 0
     this.#sweeping = true
     try {
-      const dead = await this.#link.script('expired', [keys.nodes], []) as string[]
+      const expired = await this.#link.script('expired', [keys.nodes], []) as string[]
       let count = 0
-      for (const nodeId of dead) {
-        if (nodeId === this.#opts.nodeId) continue
-        const owned = await this.#link.call('zrem', () => this.#link.cmd.zrem(keys.nodes, nodeId))
-        if (owned === 1) count += await this.#cleanup(nodeId)
+      for (const member of expired) {
+        if (member === this.instance) continue
+        const owned = await this.#link.script('claim', [keys.nodes], [member, this.#opts.presenceTtlMs])
+        if (owned === 1) count += await this.#cleanup(member.startsWith('~') ? member.slice(1) : member)
       }
       return count
     } finally {
@@ -75,19 +88,20 @@ export class Liveness {
     }
   }
 
-  /** Removes a node's presence: its peers leave as `reason` (timeout when swept). */
-  async #cleanup (nodeId: string): Promise<number> {
+  /** Removes a dead instance's presence: its peers leave as `timeout`; then the lease goes. */
+  async #cleanup (instance: string): Promise<number> {
     const link = this.#link
-    const projects = await link.call('smembers', () => link.cmd.smembers(keys.nodeProjects(nodeId)))
+    const projects = await link.call('smembers', () => link.cmd.smembers(keys.nodeProjects(instance)))
     let count = 0
     for (const projectId of projects) {
-      const gone = await link.script('sweepProject', projectKeys(projectId), [projectId, nodeId]) as string[]
+      const gone = await link.script('sweepProject', projectKeys(projectId), [projectId, instance]) as string[]
       count += gone.length
     }
-    const users = await link.call('smembers', () => link.cmd.smembers(keys.nodeUsers(nodeId)))
-    await Promise.all(users.map(u => link.script('sweepUser', [keys.user(u)], [nodeId])))
-    await link.call('del', () => link.cmd.del(keys.nodeProjects(nodeId), keys.nodeUsers(nodeId)))
-    this.#opts.log?.info({ deadNode: nodeId, peers: count }, 'swept a dead node')
+    const users = await link.call('smembers', () => link.cmd.smembers(keys.nodeUsers(instance)))
+    await Promise.all(users.map(u => link.script('sweepUser', [keys.user(u)], [instance])))
+    await link.call('del', () => link.cmd.del(keys.nodeProjects(instance), keys.nodeUsers(instance)))
+    await link.call('zrem', () => link.cmd.zrem(keys.nodes, `~${instance}`))
+    this.#opts.log?.info({ deadNode: instance, peers: count }, 'swept a dead node')
     return count
   }
 
@@ -102,4 +116,8 @@ export class Liveness {
       this.#link.degraded()
     })
   }
+}
+
+function newInstance (nodeId: string): string {
+  return `${nodeId}~${randomBytes(4).toString('hex')}`
 }

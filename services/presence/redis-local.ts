@@ -34,19 +34,19 @@ export class LocalPeers {
     return peer
   }
 
-  /** Every local peer back into Redis: node sets, user slots, project hashes (announced as joins). */
-  async reassert (link: RedisLink, nodeId: string): Promise<void> {
+  /** Every local peer back into Redis under `instance`: node sets, user slots, project hashes (announced as joins). */
+  async reassert (link: RedisLink, instance: string): Promise<void> {
     const work: Array<Promise<unknown>> = []
     for (const [projectId, peers] of this.projects) {
-      work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeProjects(nodeId), projectId)))
-      const args: string[] = [projectId, nodeId]
+      work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeProjects(instance), projectId)))
+      const args: string[] = [projectId, instance]
       for (const peer of peers.values()) {
         args.push(peer.peerId, JSON.stringify(peer))
-        work.push(link.call('hset', () => link.cmd.hset(keys.user(peer.userId), peer.peerId, nodeId)))
+        work.push(link.call('hset', () => link.cmd.hset(keys.user(peer.userId), peer.peerId, instance)))
       }
       work.push(link.script('reassert', projectKeys(projectId), args))
     }
-    for (const userId of this.users.keys()) work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeUsers(nodeId), userId)))
+    for (const userId of this.users.keys()) work.push(link.call('sadd', () => link.cmd.sadd(keys.nodeUsers(instance), userId)))
     await Promise.all(work)
   }
 }

@@ -50,18 +50,19 @@ export class RedisPresence implements PresenceStore {
   async join (projectId: string, peer: Peer, nodeId: string, limits: AdmissionLimits): Promise<JoinOutcome> {
     if (!this.isAvailable()) return unavailable
     const link = this.#link
+    const instance = nodeId === this.#nodeId ? this.#liveness.instance : nodeId
     try {
       // Registered before the join, so a sweeper of this node always finds the project.
       await Promise.all([
-        link.call('sadd', () => link.cmd.sadd(keys.nodeProjects(nodeId), projectId)),
-        link.call('sadd', () => link.cmd.sadd(keys.nodeUsers(nodeId), peer.userId))
+        link.call('sadd', () => link.cmd.sadd(keys.nodeProjects(instance), projectId)),
+        link.call('sadd', () => link.cmd.sadd(keys.nodeUsers(instance), peer.userId))
       ])
-      const reserved = await link.script('reserveUser', [keys.user(peer.userId)], [peer.peerId, nodeId, limits.maxConnectionsPerUser])
+      const reserved = await link.script('reserveUser', [keys.user(peer.userId)], [peer.peerId, instance, limits.maxConnectionsPerUser])
       if (reserved !== 1) {
         return { ok: false, code: 'too_many_connections', message: `user already holds ${limits.maxConnectionsPerUser} connections` }
       }
       const json = JSON.stringify(peer)
-      const res = await link.script('join', projectKeys(projectId), [projectId, peer.peerId, nodeId, json, limits.maxPeersPerProject]) as [number, number, string, string[]]
+      const res = await link.script('join', projectKeys(projectId), [projectId, peer.peerId, instance, json, limits.maxPeersPerProject]) as [number, number, string, string[]]
       if (res[0] !== 1) {
         await link.call('hdel', () => link.cmd.hdel(keys.user(peer.userId), peer.peerId))
         return { ok: false, code: 'project_full', message: `project already holds ${res[1]} peers` }
@@ -85,10 +86,10 @@ export class RedisPresence implements PresenceStore {
   async update (projectId: string, peer: Peer): Promise<UpdateOutcome> {
     if (!this.isAvailable()) return unavailable
     try {
-      const res = await this.#link.script('update', projectKeys(projectId), [projectId, peer.peerId, this.#nodeId, JSON.stringify(peer)]) as number[]
+      const res = await this.#link.script('update', projectKeys(projectId), [projectId, peer.peerId, this.#liveness.instance, JSON.stringify(peer)]) as number[]
       if (res[0] !== 1) {
         // Swept while this node was cut off: put it back; the client may retry.
-        this.#local.reassert(this.#link, this.#nodeId).catch(() => {})
+        this.#local.reassert(this.#link, this.#liveness.instance).catch(() => {})
         return { ok: false, code: 'unavailable', message: 'this peer is being re-announced; retry' }
       }
       this.#local.set(projectId, peer)
@@ -163,8 +164,8 @@ export class RedisPresence implements PresenceStore {
       }
       await Promise.all(leaves)
       await Promise.all([
-        link.call('zrem', () => link.cmd.zrem(keys.nodes, this.#nodeId)),
-        link.call('del', () => link.cmd.del(keys.nodeProjects(this.#nodeId), keys.nodeUsers(this.#nodeId)))
+        link.call('zrem', () => link.cmd.zrem(keys.nodes, this.#liveness.instance)),
+        link.call('del', () => link.cmd.del(keys.nodeProjects(this.#liveness.instance), keys.nodeUsers(this.#liveness.instance)))
       ]).catch(() => {})
     }
     link.close()
@@ -175,8 +176,8 @@ export class RedisPresence implements PresenceStore {
     await link.script('leave', projectKeys(o.projectId), [o.projectId, o.reason, o.peerId])
     await link.call('hdel', () => link.cmd.hdel(keys.user(o.userId), o.peerId))
     // The last local peer of a project or user: a sweeper of this node need not look there.
-    if (!this.#local.projects.has(o.projectId)) await link.call('srem', () => link.cmd.srem(keys.nodeProjects(this.#nodeId), o.projectId))
-    if (!this.#local.users.has(o.userId)) await link.call('srem', () => link.cmd.srem(keys.nodeUsers(this.#nodeId), o.userId))
+    if (!this.#local.projects.has(o.projectId)) await link.call('srem', () => link.cmd.srem(keys.nodeProjects(this.#liveness.instance), o.projectId))
+    if (!this.#local.users.has(o.userId)) await link.call('srem', () => link.cmd.srem(keys.nodeUsers(this.#liveness.instance), o.userId))
   }
 
   #raise (projectId: string, rev: number): void {
@@ -198,7 +199,7 @@ export class RedisPresence implements PresenceStore {
 
   /** The link is back: re-register (re-asserting if Redis lost us), replay leaves, resync replicas. */
   async #recover (): Promise<void> {
-    if (await this.#liveness.refresh()) await this.#local.reassert(this.#link, this.#nodeId)
+    if (await this.#liveness.refresh()) await this.#local.reassert(this.#link, this.#liveness.instance)
     this.#liveness.reconnected()
     while (this.#orphans.length > 0) {
       await this.#remove(this.#orphans[0])
@@ -209,7 +210,7 @@ export class RedisPresence implements PresenceStore {
 
   /** Redis lost this node (data lost, or swept while cut off): put its peers back, re-read what others had. */
   async #rebuild (): Promise<void> {
-    await this.#local.reassert(this.#link, this.#nodeId)
+    await this.#local.reassert(this.#link, this.#liveness.instance)
     await this.#resyncAll()
   }
 

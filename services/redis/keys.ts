@@ -4,21 +4,31 @@
 import type { BusMessage } from '../bus/bus.ts'
 import type { PresenceEvent } from '../presence/store.ts'
 
+/**
+ * A node registers as an *instance*, `<nodeId>~<random>`, renewed each time Redis lost it, so
+ * a late sweep of the old instance never removes what the node re-asserted. Routing and
+ * everything above presence see the plain node id (node ids cannot hold `~`).
+ */
+export function nodeOf (instance: string): string {
+  const at = instance.indexOf('~')
+  return at < 0 ? instance : instance.slice(0, at)
+}
+
 export const keys = {
-  /** ZSET nodeId → liveness expiry (ms, Redis clock). */
+  /** ZSET instance → liveness expiry (ms, Redis clock); `~instance` while it is being swept. */
   nodes: 'wsp:nodes',
-  /** HASH peerId → `<nodeId>|<peer JSON>`. */
+  /** HASH peerId → `<instance>|<peer JSON>`. */
   peers: (projectId: string) => `wsp:{${projectId}}:peers`,
   rev: (projectId: string) => `wsp:{${projectId}}:rev`,
   /** Set when the project's keys are created: a new epoch means `rev` restarted. */
   epoch: (projectId: string) => `wsp:{${projectId}}:epoch`,
   projectChannel: (projectId: string) => `wsp:{${projectId}}:ch`,
-  /** SET of the projects where the node has peers, so a sweeper knows where to look. */
-  nodeProjects: (nodeId: string) => `wsp:node:{${nodeId}}:projects`,
-  /** SET of the users the node holds connections of. */
-  nodeUsers: (nodeId: string) => `wsp:node:{${nodeId}}:users`,
+  /** SET of the projects where the instance has peers, so a sweeper knows where to look. */
+  nodeProjects: (instance: string) => `wsp:node:{${instance}}:projects`,
+  /** SET of the users the instance holds connections of. */
+  nodeUsers: (instance: string) => `wsp:node:{${instance}}:users`,
   nodeChannel: (nodeId: string) => `wsp:node:{${nodeId}}:ch`,
-  /** HASH peerId → nodeId: the user's connections, for the cluster-wide per-user limit. */
+  /** HASH peerId → instance: the user's connections, for the cluster-wide per-user limit. */
   user: (userId: string) => `wsp:user:{${userId}}:peers`
 }
 
@@ -46,7 +56,7 @@ export function decode (payload: string): BusMessage | undefined {
   switch (parts[0]) {
     case 's': return { kind: 'signal', projectId: parts[1], to: parts[2], frame: parts[3] }
     case 'b': return { kind: 'broadcast', projectId: parts[1], from: parts[2], origin: parts[3], frame: parts[4] }
-    case 'p': return { kind: 'presence', projectId: parts[1], source: { epoch: parts[2], nodeId: parts[3] }, event: JSON.parse(parts[4]) as PresenceEvent }
+    case 'p': return { kind: 'presence', projectId: parts[1], source: { epoch: parts[2], nodeId: nodeOf(parts[3]) }, event: JSON.parse(parts[4]) as PresenceEvent }
   }
   return undefined
 }
@@ -65,8 +75,8 @@ function splitN (text: string, n: number): string[] | undefined {
   return out
 }
 
-/** A stored hash value `<nodeId>|<peer JSON>`. */
+/** A stored hash value `<instance>|<peer JSON>`, with the instance's plain node id. */
 export function parseEntry (value: string): { nodeId: string, json: string } {
   const at = value.indexOf('|')
-  return { nodeId: value.slice(0, at), json: value.slice(at + 1) }
+  return { nodeId: nodeOf(value.slice(0, at)), json: value.slice(at + 1) }
 }

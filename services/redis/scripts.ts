@@ -112,8 +112,29 @@ for i = 1, #all, 2 do
 end
 return n`,
 
-  /** KEYS nodes; ARGV nodeId, ttlMs → 1 when the node was not registered (swept, or data lost) */
-  refresh: clock + 'return redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[1])',
+  /**
+   * KEYS nodes; ARGV instance, ttlMs, register → 1 when the instance was missing (swept, or the
+   * data lost). A refresh (register 0) never re-adds a missing instance: its node must come
+   * back as a new instance, which no sweep of the old one can touch.
+   */
+  refresh: clock + `
+local missing = redis.call('ZSCORE', KEYS[1], ARGV[1]) == false
+if missing and ARGV[3] ~= '1' then return 1 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return missing and 1 or 0`,
+
+  /**
+   * KEYS nodes; ARGV member, ttlMs → 1 when this caller now owns the sweep of an expired
+   * instance. The claim is a lease (~instance, expiring after one TTL), so a sweeper that
+   * dies halfway is taken over by the next one; the sweep scripts are idempotent.
+   */
+  claim: clock + `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local lease = string.sub(ARGV[1], 1, 1) == '~' and ARGV[1] or '~' .. ARGV[1]
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), lease)
+return 1`,
 
   /** KEYS nodes → up to 16 nodes whose liveness expired, by the Redis clock */
   expired: clock + 'return redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, 16)'

@@ -184,6 +184,8 @@ t.test('Redis killed and restarted on the same port: degrade, then recover by it
   const resumed = await crossNodeResumes(a1, b, backAt)
   t.ok(resumed < 5000, `cross-node relay resumed ${resumed} ms after Redis came back`)
   t.comment(`redis back: cross-node relay resumed after ${resumed} ms`)
+  const metrics = await (await fetch(`${n1.url}/metrics`)).text()
+  t.match(metrics, /registry_redis_reconnects_total\{[^}]*\} [1-9]/, 'the reconnect is counted')
   // The data was lost with the process: every node re-asserted its peers.
   const all = [a1, a2, b].map(p => p.peerId).sort()
   await until(async () => (await rest(n1, 'f')).join() === all.join() && (await rest(n2, 'f')).join() === all.join(), 5000, 'presence rebuilt')

@@ -72,7 +72,14 @@ export class RedisLink {
     }
   }
 
-  readonly #onError = (err: unknown): void => { this.#log?.warn({ err }, 'redis connection error') }
+  /** One line per outage, not one per reconnect attempt. */
+  readonly #onError = (err: unknown): void => {
+    if (this.#errorLogged) return
+    this.#errorLogged = true
+    this.#log?.warn({ err }, 'redis connection error; retrying')
+  }
+
+  #errorLogged = false
 
   get connected (): boolean { return this.cmd.status === 'ready' && this.sub.status === 'ready' }
   get available (): boolean { return this.#up && !this.#closed && this.connected }
@@ -168,8 +175,10 @@ export class RedisLink {
     try {
       for (const task of this.#tasks) await task()
       this.#up = this.connected && generation === this.#generation
-      if (this.#up) this.#log?.info({}, 'redis link up')
-      else this.#schedule()
+      if (this.#up) {
+        this.#errorLogged = false
+        this.#log?.info({}, 'redis link up')
+      } else this.#schedule()
     } catch (err) {
       this.#log?.warn({ err }, 'redis recovery failed; retrying')
       this.#schedule()

@@ -176,6 +176,8 @@ t.test('Redis killed and restarted on the same port: degrade, then recover by it
   t.match(await a1.nextOf('error'), { id: 'bc', code: 'unavailable' })
   a1.send({ type: 'peers', id: 'pp' })
   t.match(await a1.nextOf('error'), { id: 'pp', code: 'unavailable' })
+  a1.send({ type: 'meta', meta: { away: true }, id: 'mm' })
+  t.match(await a1.nextOf('error'), { id: 'mm', code: 'unavailable' })
 
   await redis.restart()
   const backAt = Date.now()

@@ -331,9 +331,16 @@ export class Hub {
   /** Graceful shutdown: refuse new peers, close every socket with 1001 (§4). */
   drain (): void {
     this.#draining = true
+    const sockets: PeerSocket[] = []
     for (const sessions of this.#projects.values()) {
-      for (const s of sessions.values()) s.kick(Close.goingAway, 'server shutting down', 'closed')
+      for (const s of sessions.values()) {
+        if (s.socket !== undefined && !s.closed) sockets.push(s.socket)
+        s.kick(Close.goingAway, 'server shutting down', 'closed')
+      }
     }
+    // A client that never answers the 1001 would hold server.close(), and so the exit, for
+    // ws's 30 s close timeout: cut it after 1 s, as a slow consumer's (§4).
+    if (sockets.length > 0) setTimeout(() => { for (const socket of sockets) socket.terminate() }, 1000).unref()
   }
 
   /** After drain: waits for every session to have left, then stops listening on the Bus. */

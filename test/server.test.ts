@@ -90,3 +90,17 @@ t.test('SIGTERM closes every peer with 1001 and exits 0', async t => {
   t.same([exit.code, exit.signal], [0, null], 'exit 0')
   t.ok(s.lines.some(l => l.includes('"shutting down"')), 'logged why it stopped')
 })
+
+t.test('a client that never answers the 1001 does not hold the shutdown', async t => {
+  const s = await startServer(t, { JWT_SECRET: secret })
+  const url = `ws://127.0.0.1:${s.port}/v1/ws?project=p1`
+  const deaf = await connect(t, url, { token: token({ sub: 'deaf' }, secret) })
+  const polite = await connect(t, url, { token: token({ sub: 'polite' }, secret) })
+  ;(deaf.ws as unknown as { _socket: { pause: () => void } })._socket.pause()
+  const started = Date.now()
+  s.child.kill('SIGTERM')
+  t.equal((await polite.closed).code, 1001)
+  const exit = await s.exited
+  t.same([exit.code, exit.signal], [0, null], 'exit 0')
+  t.ok(Date.now() - started < 5000, `exited in ${Date.now() - started} ms, not after the 10 s grace`)
+})

@@ -96,5 +96,6 @@ t.test('2,000 peers reconnect to their restarted node: one peer-left and one pee
 
   const busy = await idleWrites(redis)
   t.comment(`idle: ${busy} Redis writes/s with ${projects * perProject + projects} idle peers on 2 nodes, ${quiet} with ${projects}`)
-  t.ok(busy <= quiet + 1, 'Redis work does not grow with idle peers')
+  // Timer jitter moves a refresh in or out of the window; per-peer work would be thousands.
+  t.ok(busy <= quiet + 2, 'Redis work does not grow with idle peers')
 })

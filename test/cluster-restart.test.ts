@@ -79,7 +79,9 @@ t.test('2,000 peers reconnect to their restarted node: one peer-left and one pee
   await n2.app.close()
   n2 = await build(t, { registry: { redis: redis.url, nodeId: 'restarts', limits } })
   resolveNext(n2)
-  await until(() => counts.every(c => c.joined.size === 2 * perProject && c.left.size === perProject), 30000, 'every peer back')
+  // Observers hear a join before its peer reads its welcome: wait for both.
+  const back = (): number => [...current.values()].reduce((n, set) => n + set.size, 0)
+  await until(() => counts.every(c => c.joined.size === 2 * perProject && c.left.size === perProject) && back() === projects * perProject, 30000, 'every peer back')
   t.comment(`restart: ${projects * perProject} peers left and rejoined in ${Date.now() - startedAt} ms`)
 
   for (let p = 0; p < projects; p++) {

@@ -102,6 +102,21 @@ export function multiNodeSuite (t: Test, name: string, redisUrl: (t: Test) => Pr
     t.same(got, Array.from({ length: 1000 }, (_, i) => i))
   })
 
+  t.test(`${name}: first peers joining a project on two nodes at once know each other`, async t => {
+    const nodes = await threeNodes(t, await redisUrl(t))
+    for (let round = 0; round < 20; round++) {
+      const project = `both${round}`
+      const [a, b] = await Promise.all([join(t, nodes[0], project), join(t, nodes[1], project)])
+      // Whichever joined second found the other in its welcome; the other heard of it by event.
+      for (const [from, to] of [[a, b], [b, a]]) {
+        if (!from.welcome.peers.some((p: { peerId: string }) => p.peerId === to.peerId)) await from.nextOf('peer-joined')
+        from.send({ type: 'signal', to: to.peerId, data: round, id: `r${round}` })
+        t.same(await from.nextOf('ack'), { type: 'ack', id: `r${round}` }, `round ${round}: routed`)
+      }
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
   t.test(`${name}: the (N+1)th peer is refused even when the N sit on other nodes, also in a race`, async t => {
     const nodes = await threeNodes(t, await redisUrl(t), { maxPeersPerProject: 3 })
     await join(t, nodes[0], 'full')

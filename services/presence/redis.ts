@@ -30,6 +30,12 @@ export class RedisPresence implements PresenceStore {
   readonly #liveness: Liveness
   readonly #local = new LocalPeers()
   readonly #replicas = new Map<string, Replica>()
+  /**
+   * Events heard for a project whose first local join is still in flight: a join elsewhere,
+   * committed just after ours, can be heard before our own reply arrives (replies and
+   * messages travel on different connections), and must not be lost to the new replica.
+   */
+  readonly #early = new Map<string, { joins: number, events: Array<{ event: PresenceEvent, source: PresenceSource | undefined }> }>()
   /** The highest rev this node saw committed per project: a replica below it is behind. */
   readonly #floor = new Map<string, number>()
   readonly #orphans: Array<{ projectId: string, peerId: string, userId: string, reason: LeaveReason }> = []
@@ -51,6 +57,7 @@ export class RedisPresence implements PresenceStore {
     if (!this.isAvailable()) return unavailable
     const link = this.#link
     const instance = nodeId === this.#nodeId ? this.#liveness.instance : nodeId
+    const early = this.#replicas.has(projectId) ? undefined : this.#expectReplica(projectId)
     try {
       // Registered before the join, so a sweeper of this node always finds the project.
       await Promise.all([
@@ -71,7 +78,9 @@ export class RedisPresence implements PresenceStore {
       this.#local.add(projectId, peer)
       this.#raise(projectId, rev)
       if (!this.#replicas.has(projectId)) {
-        this.#replicas.set(projectId, new Replica({ rev, epoch, entries: [...others, `${nodeId}|${json}`] }))
+        const replica = new Replica({ rev, epoch, entries: [...others, `${nodeId}|${json}`] })
+        this.#replicas.set(projectId, replica)
+        for (const e of early?.events ?? []) this.observe(projectId, e.event, e.source)
       }
       return { ok: true, peers: others.map(e => JSON.parse(e.slice(e.indexOf('|') + 1)) as Peer), rev }
     } catch (err) {
@@ -80,7 +89,16 @@ export class RedisPresence implements PresenceStore {
       this.#link.degraded()
       this.#log?.warn({ err, projectId }, 'join failed')
       return unavailable
+    } finally {
+      if (early !== undefined && --early.joins === 0) this.#early.delete(projectId)
     }
+  }
+
+  #expectReplica (projectId: string): { joins: number, events: Array<{ event: PresenceEvent, source: PresenceSource | undefined }> } {
+    let early = this.#early.get(projectId)
+    if (early === undefined) this.#early.set(projectId, early = { joins: 0, events: [] })
+    early.joins++
+    return early
   }
 
   async update (projectId: string, peer: Peer): Promise<UpdateOutcome> {
@@ -140,7 +158,8 @@ export class RedisPresence implements PresenceStore {
 
   observe (projectId: string, event: PresenceEvent, source?: PresenceSource): void {
     const replica = this.#replicas.get(projectId)
-    if (replica !== undefined && replica.apply(event, source)) this.#resync(projectId, replica)
+    if (replica === undefined) this.#early.get(projectId)?.events.push({ event, source })
+    else if (replica.apply(event, source)) this.#resync(projectId, replica)
   }
 
   forget (projectId: string): void {

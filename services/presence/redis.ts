@@ -57,7 +57,8 @@ export class RedisPresence implements PresenceStore {
     if (!this.isAvailable()) return unavailable
     const link = this.#link
     const instance = nodeId === this.#nodeId ? this.#liveness.instance : nodeId
-    const early = this.#replicas.has(projectId) ? undefined : this.#expectReplica(projectId)
+    // Even with a replica now: its last local peer may leave (and drop it) before our reply.
+    const early = this.#expectReplica(projectId)
     try {
       // Registered before the join, so a sweeper of this node always finds the project.
       await Promise.all([
@@ -80,7 +81,7 @@ export class RedisPresence implements PresenceStore {
       if (!this.#replicas.has(projectId)) {
         const replica = new Replica({ rev, epoch, entries: [...others, `${nodeId}|${json}`] })
         this.#replicas.set(projectId, replica)
-        for (const e of early?.events ?? []) this.observe(projectId, e.event, e.source)
+        for (const e of early.events) this.observe(projectId, e.event, e.source)
       }
       return { ok: true, peers: others.map(e => JSON.parse(e.slice(e.indexOf('|') + 1)) as Peer), rev }
     } catch (err) {
@@ -90,7 +91,7 @@ export class RedisPresence implements PresenceStore {
       this.#log?.warn({ err, projectId }, 'join failed')
       return unavailable
     } finally {
-      if (early !== undefined && --early.joins === 0) this.#early.delete(projectId)
+      if (--early.joins === 0) this.#early.delete(projectId)
     }
   }
 

@@ -38,7 +38,9 @@ declare module 'fastify' {
 
 /** Validates the options once at boot; a bad option fails the boot with a one-line reason. */
 export function resolveConfig (opts: RegistryOptions): RegistryConfig {
-  const { authorize, store, redis, ...data } = opts
+  // Fastify's own register options reach the plugin too; everything else must be ours, so a
+  // misspelled option fails the boot instead of being ignored.
+  const { authorize, store, redis, logLevel: _logLevel, logSerializers: _logSerializers, ...data } = opts as RegistryOptions & { logLevel?: unknown, logSerializers?: unknown }
   const problem = firstOptionError(data)
   if (problem !== undefined) throw new Error(problem)
   if (data.jwt.secret === undefined && data.jwt.publicKey === undefined) {

@@ -48,7 +48,7 @@ export const RegistryOptionsSchema = Type.Object({
   demo: Type.Optional(Type.Boolean()),
   /** STUN/TURN servers the demo page uses; none means host candidates only (one machine or LAN). */
   iceServers: Type.Optional(Type.Array(IceServerSchema))
-})
+}, { additionalProperties: false })
 export type RegistryOptionsData = Static<typeof RegistryOptionsSchema>
 export const checkRegistryOptions = TypeCompiler.Compile(RegistryOptionsSchema)
 

@@ -80,6 +80,7 @@ t.test('bad options fail the boot with one line naming the option', async t => {
     ['both keys', { jwt: { secret, publicKey: 'x' } }, /jwt: set secret or publicKey, not both/],
     ['a limit out of range', { jwt: { secret }, limits: { heartbeatMs: 1 } }, /registry option limits\.heartbeatMs/],
     ['an unknown limit', { jwt: { secret }, limits: { maxFoo: 1 } }, /registry option limits/],
+    ['a misspelled option', { jwt: { secret }, limit: { heartbeatMs: 1000 } }, /registry option limit: /],
     ['a bad origin list', { jwt: { secret }, allowedOrigins: 'https://x.example' }, /registry option allowedOrigins/],
     ['a key that is not a key', { jwt: { publicKey: 'not a pem' } }, /./],
     ['authorize not a function', { jwt: { secret }, authorize: 'yes' }, /authorize: must be a function/]

@@ -69,11 +69,11 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
   const wire = await WireSocket.open({
     host: '127.0.0.1', port, localAddress: address, path: protocol.path(spec), headers: protocol.headers(spec), timeoutMs: 15000
   }, {
-    text: (buf, start, end) => {
+    text: (buf, start, end, wire) => {
       if (conn.id !== undefined) { onText(conn, buf, start, end); return }
       const step = protocol.join(buf.toString('utf8', start, end), spec)
       if (step === undefined) return
-      if ('reply' in step) conn.wire?.sendText(step.reply)
+      if ('reply' in step) wire.sendText(step.reply)
       else if ('error' in step) rejectId(new Error(step.error))
       else { conn.id = step.id; resolveId(step.id) }
     },

@@ -1,7 +1,7 @@
 // `npm run profile [-- --rate 20000 --seconds 10 --label before]`: the directed-relay scenario
 // against our server started with --cpu-prof, then the profile's top frames by self time.
 // The .cpuprofile lands in bench/results/ (open it in Chrome DevTools or speedscope).
-import { readdirSync, readFileSync, renameSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Pool } from './lib/pool.ts'
@@ -98,8 +98,10 @@ async function main (): Promise<void> {
   }
   const file = readdirSync(profDir).find(f => f.endsWith('.cpuprofile'))
   if (file === undefined) throw new Error('the server wrote no .cpuprofile (did it exit gracefully?)')
+  mkdirSync(outDir, { recursive: true })
   const dest = join(outDir, `${label}.cpuprofile`)
-  renameSync(join(profDir, file), dest)
+  // A copy across file systems (/tmp may be another mount), then the temp dir goes.
+  writeFileSync(dest, readFileSync(join(profDir, file)))
   rmSync(profDir, { recursive: true, force: true })
   const frames = topFrames(JSON.parse(readFileSync(dest, 'utf8')) as CpuProfile, top, window.from, window.to)
   if (frames.length === 0) throw new Error('no samples fell inside the relay window')

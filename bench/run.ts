@@ -8,7 +8,7 @@ import { Pool } from './lib/pool.ts'
 import { killAll, root } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
-import { broadcast, capacity, crossNode, makePlan, relay } from './scenarios.ts'
+import { broadcast, capacity, crossNode, makePlan, relay, type RateReport } from './scenarios.ts'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -23,6 +23,9 @@ for (const b of extra) if (b !== 'socketio' && b !== 'peerjs') throw new Error(`
 const targets: TargetKind[] = ['ours', 'raw', ...extra as TargetKind[]]
 const scenarios = new Set((option('--scenarios') ?? 'capacity,relay,broadcast,cross').split(','))
 const outDir = option('--out') ?? join(root, 'bench', 'results')
+// On a machine others use too, each rate scenario can run N times per target (interleaved);
+// the run whose steps saw the least foreign load on the server core is the one reported.
+const repeat = Math.max(1, Number(option('--repeat') ?? '1'))
 const plan = makePlan(quick)
 
 // A hard stop, so a wedged run can never keep load on the machine.
@@ -30,10 +33,22 @@ const deadline = setTimeout(() => {
   process.stderr.write('bench: time limit reached, stopping\n')
   killAll()
   process.exit(2)
-}, (quick ? 3 : 15) * 60_000)
+}, (quick ? 3 : 20) * 60_000)
 deadline.unref()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => { killAll(); process.exit(130) })
+}
+
+/** Mean load other processes put on the server core during a run's steps. */
+function foreignLoad (r: RateReport): number {
+  return r.steps.length === 0 ? Infinity : r.steps.reduce((a, s) => a + s.foreignLoadPct, 0) / r.steps.length
+}
+
+function cleaner (kept: RateReport | undefined, fresh: RateReport): RateReport {
+  if (kept === undefined) return fresh
+  const pick = foreignLoad(fresh) < foreignLoad(kept) ? fresh : kept
+  pick.runs = (kept.runs ?? 1) + 1
+  return pick
 }
 
 function log (msg: string): void {
@@ -45,6 +60,7 @@ const pool = new Pool(2)
 const run: RunReport = {
   date: new Date().toISOString(),
   command: `npm run bench${args.length > 0 ? ' -- ' + args.join(' ') : ''}`,
+  repeat,
   quick,
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
   targets,
@@ -64,19 +80,23 @@ try {
       log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
     }
   }
-  for (const t of targets) {
-    if (scenarios.has('relay')) {
-      log(`relay: ${t}, ${plan.relayPeers} peers, ${plan.relayPairs} pairs`)
-      const r = run.relay[t] = await relay(pool, t, plan)
-      for (const s of r.steps) log(`  ${s.rate}/s: ${s.deliveredPct.toFixed(1)} % p50 ${s.p50Ms.toFixed(2)} p99 ${s.p99Ms.toFixed(2)} max ${s.maxMs.toFixed(1)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+  for (let round = 0; round < repeat; round++) {
+    for (const t of targets) {
+      if (scenarios.has('relay')) {
+        log(`relay: ${t}, ${plan.relayPeers} peers, ${plan.relayPairs} pairs${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
+        const r = await relay(pool, t, plan)
+        run.relay[t] = cleaner(run.relay[t], r)
+        for (const s of r.steps) log(`  ${s.rate}/s: ${s.deliveredPct.toFixed(1)} % p50 ${s.p50Ms.toFixed(2)} p99 ${s.p99Ms.toFixed(2)} max ${s.maxMs.toFixed(1)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+      }
     }
-  }
-  for (const t of targets) {
-    if (scenarios.has('broadcast')) {
-      log(`broadcast: ${t}, ${plan.broadcastProjects} × ${plan.broadcastPeersPerProject}`)
-      const r = run.broadcast[t] = await broadcast(pool, t, plan)
-      if (r.skipped !== undefined) log(`  skipped: ${r.skipped}`)
-      for (const s of r.steps) log(`  ${s.rate}/s → ${s.deliveriesPerSec.toFixed(0)} deliveries/s: ${s.deliveredPct.toFixed(1)} % p99 ${s.p99Ms.toFixed(2)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+    for (const t of targets) {
+      if (scenarios.has('broadcast')) {
+        log(`broadcast: ${t}, ${plan.broadcastProjects} × ${plan.broadcastPeersPerProject}${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
+        const r = await broadcast(pool, t, plan)
+        run.broadcast[t] = cleaner(run.broadcast[t], r)
+        if (r.skipped !== undefined) log(`  skipped: ${r.skipped}`)
+        for (const s of r.steps) log(`  ${s.rate}/s → ${s.deliveriesPerSec.toFixed(0)} deliveries/s: ${s.deliveredPct.toFixed(1)} % p99 ${s.p99Ms.toFixed(2)} ms, server ${s.serverCpuPct.toFixed(0)} %, generator ${s.generatorCpuPct.toFixed(0)} %, foreign load on core 0 ${s.foreignLoadPct.toFixed(0)} %`)
+      }
     }
   }
   if (scenarios.has('cross')) {

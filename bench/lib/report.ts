@@ -7,6 +7,7 @@ export interface RunReport {
   date: string
   command: string
   quick: boolean
+  repeat: number
   machine: { cpu: string, cores: number, node: string }
   targets: TargetKind[]
   capacity: Partial<Record<TargetKind, CapacityReport>>
@@ -64,6 +65,7 @@ export function markdown (run: RunReport): string {
   const rl = run.relay
   const common = commonStep(run.targets.map(t => rl[t]))
   row('directed relay', 'saturation (msg/s, ≥99 % delivered, p99 < 50 ms)', t => rl[t]?.saturation)
+  row('directed relay', 'highest fully delivered step (msg/s delivered; queues allowed)', t => rl[t]?.throughput)
   row('directed relay', 'p50 at saturation (ms)', t => best(rl[t])?.p50Ms, 2)
   row('directed relay', 'p99 at saturation (ms)', t => best(rl[t])?.p99Ms, 2)
   row('directed relay', 'server CPU at saturation (%)', t => best(rl[t])?.serverCpuPct)
@@ -75,10 +77,14 @@ export function markdown (run: RunReport): string {
     row('directed relay', `server CPU at ${fmt(common)} msg/s (%)`, t => at(rl[t], common)?.serverCpuPct)
   }
 
+  const foreign = (r: RateReport | undefined): number | undefined => r === undefined || r.steps.length === 0 ? undefined : r.steps.reduce((x, s) => x + s.foreignLoadPct, 0) / r.steps.length
+  row('directed relay', 'foreign load on the server core, mean of steps (%)', t => foreign(rl[t]))
+
   const bc = run.broadcast
   const skipped = (r: Partial<Record<TargetKind, RateReport>>) => (t: TargetKind) => r[t]?.skipped !== undefined ? 'n/a (no broadcast)' : undefined
   const bcommon = commonStep(run.targets.map(t => bc[t]))
   row('broadcast 1→49', 'deliveries/s at saturation', t => best(bc[t])?.deliveriesPerSec, 0, skipped(bc))
+  row('broadcast 1→49', 'highest fully delivered step (deliveries/s; queues allowed)', t => bc[t]?.throughput, 0, skipped(bc))
   row('broadcast 1→49', 'p99 at saturation (ms)', t => best(bc[t])?.p99Ms, 2, skipped(bc))
   row('broadcast 1→49', 'server CPU at saturation (%)', t => best(bc[t])?.serverCpuPct, 0, skipped(bc))
   if (bcommon !== undefined) {
@@ -88,6 +94,7 @@ export function markdown (run: RunReport): string {
   const lines = [
     `Run ${run.date} — \`${run.command}\` — ${run.durationSec.toFixed(0)} s; ${run.machine.cpu}, ${run.machine.cores} cores, Node ${run.machine.node}.`,
     'Server pinned to core 0, generator processes to core 1. Ratios are ours ÷ raw ws: above 1× is more for throughput and memory, slower for latency.',
+    ...(run.repeat > 1 ? [`Relay and broadcast ran ${run.repeat} times per server, interleaved; each server's run with the least foreign load on its core is shown.`] : []),
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map(() => '---').join(' | ')} |`,

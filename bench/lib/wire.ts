@@ -73,8 +73,11 @@ export function readStamp (buf: Buffer, start: number, end: number): { step: num
 }
 
 export interface WireHandlers {
-  /** A text message; `buf[start, end)` is valid only during the call. */
-  text (buf: Buffer, start: number, end: number): void
+  /**
+   * A text message; `buf[start, end)` is valid only during the call. `wire` is passed because
+   * the first message may arrive with the 101, before open() has returned the socket.
+   */
+  text (buf: Buffer, start: number, end: number, wire: WireSocket): void
   closed (reason: string): void
 }
 
@@ -189,7 +192,7 @@ export class WireSocket {
       const end = start + len
       const opcode = b0 & 0x0f
       if (opcode === 1) {
-        this.#handlers?.text(buf, start, end)
+        this.#handlers?.text(buf, start, end, this)
       } else if (opcode === 9) {
         // Heartbeat: answer a ping with a pong of the same payload (PROTOCOL.md §4).
         const pong = new FrameTemplate('').bytes

@@ -42,15 +42,20 @@ export async function connect (t: Teardown, url: string, opts: ConnectOptions = 
   return peer
 }
 
-/** Opens a socket without waiting for anything. */
-export function open (t: Teardown, url: string, opts: ConnectOptions = {}): Peer {
+/** A client socket carrying the token in the header, or in `?access_token=` when asked. */
+function dial (url: string, opts: ConnectOptions): WebSocket {
   const headers: Record<string, string> = { ...opts.headers }
   let target = url
   if (opts.token !== undefined) {
     if (opts.query === true) target += `&access_token=${encodeURIComponent(opts.token)}`
     else headers.authorization = `Bearer ${opts.token}`
   }
-  const ws = new WebSocket(target, { headers, ...opts.wsOptions })
+  return new WebSocket(target, { headers, ...opts.wsOptions })
+}
+
+/** Opens a socket without waiting for anything. */
+export function open (t: Teardown, url: string, opts: ConnectOptions = {}): Peer {
+  const ws = dial(url, opts)
   const queue: Frame[] = []
   const waiters: Array<(f: Frame | Error) => void> = []
   let failure: Error | undefined
@@ -119,13 +124,7 @@ export interface Refused { status: number, body: Record<string, any>, headers: I
 
 /** Attempts an upgrade that must be refused; resolves with the HTTP status and JSON body. */
 export async function refused (url: string, opts: ConnectOptions = {}): Promise<Refused> {
-  const headers: Record<string, string> = { ...opts.headers }
-  let target = url
-  if (opts.token !== undefined) {
-    if (opts.query === true) target += `&access_token=${encodeURIComponent(opts.token)}`
-    else headers.authorization = `Bearer ${opts.token}`
-  }
-  const ws = new WebSocket(target, { headers, ...opts.wsOptions })
+  const ws = dial(url, opts)
   return await new Promise((resolve, reject) => {
     ws.on('open', () => { ws.terminate(); reject(new Error('upgrade was accepted')) })
     ws.on('error', () => {})

@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Pool } from './lib/pool.ts'
 import { killAll, root, startTarget } from './lib/procs.ts'
-import type { PeerSpec } from './lib/protocols.ts'
-import { makePlan, oursEnv } from './scenarios.ts'
+import { makePlan, oursEnv, relayPeers } from './scenarios.ts'
 import type { CpuProfile } from '../services/profiler.ts'
 
 const args = process.argv.slice(2)
@@ -74,14 +73,7 @@ async function main (): Promise<void> {
   const server = await startTarget('ours', { env: oursEnv, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
   const pool = new Pool(2)
   try {
-    const peers: PeerSpec[] = []
-    for (let i = 0; i < plan.relayPeers; i++) {
-      const project = Math.floor(i / 10)
-      const slot = i % 10
-      const paired = project < plan.relayPairs
-      const role: PeerSpec['role'] = paired && slot === 0 ? 'receiver' : paired && slot === 1 ? 'sender' : 'idle'
-      peers.push({ key: i, project: `r${project}`, role, node: 'A', ...(role === 'sender' ? { to: i - 1 } : {}) })
-    }
+    const peers = relayPeers(plan)
     const setup = await pool.setup({ kind: 'ours', ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
     process.stderr.write(`profile: ${setup.connected} peers connected; relaying ${rate} msg/s for ${seconds} s\n`)
     window.from = monoUs()

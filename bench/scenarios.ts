@@ -227,19 +227,26 @@ function throughput (steps: StepReport[]): number {
   return best
 }
 
+/**
+ * Projects of 10 peers: one sender→receiver pair in each of the first relayPairs projects,
+ * the other peers idle but connected (they cost memory and presence, not frames).
+ */
+export function relayPeers (plan: Plan): PeerSpec[] {
+  const peers: PeerSpec[] = []
+  for (let i = 0; i < plan.relayPeers; i++) {
+    const project = Math.floor(i / 10)
+    const slot = i % 10
+    const paired = project < plan.relayPairs
+    const role: PeerSpec['role'] = paired && slot === 0 ? 'receiver' : paired && slot === 1 ? 'sender' : 'idle'
+    peers.push({ key: i, project: `r${project}`, role, node: 'A', ...(role === 'sender' ? { to: i - 1 } : {}) })
+  }
+  return peers
+}
+
 export async function relay (pool: Pool, kind: TargetKind, plan: Plan): Promise<RateReport> {
   const server = await startTarget(kind, targetOptions(kind))
   try {
-    // Projects of 10 peers: one sender→receiver pair in each of the first relayPairs projects,
-    // the other peers idle but connected (they cost memory and presence, not frames).
-    const peers: PeerSpec[] = []
-    for (let i = 0; i < plan.relayPeers; i++) {
-      const project = Math.floor(i / 10)
-      const slot = i % 10
-      const paired = project < plan.relayPairs
-      const role: PeerSpec['role'] = paired && slot === 0 ? 'receiver' : paired && slot === 1 ? 'sender' : 'idle'
-      peers.push({ key: i, project: `r${project}`, role, node: 'A', ...(role === 'sender' ? { to: i - 1 } : {}) })
-    }
+    const peers = relayPeers(plan)
     const setup = await pool.setup({ kind, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
     const steps = await runSteps(pool, [server], 'signal', plan.relayRates, plan, 0)
     await pool.teardown()

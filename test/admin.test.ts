@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import Fastify from 'fastify'
 import adminRoutes from '../plugins/admin.ts'
 import { Profiler } from '../services/profiler.ts'
+import { freePort } from './helpers/server.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -16,16 +16,6 @@ async function adminApp (t: Teardown, profiler = new Profiler()): Promise<string
   t.teardown(() => app.close())
   const address = app.server.address()
   return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  return typeof address === 'object' && address !== null ? address.port : 0
 }
 
 t.test('GET /debug/profile returns a .cpuprofile of the live process', async t => {

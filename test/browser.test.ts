@@ -5,9 +5,9 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { access, constants, mkdir } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Page } from 'playwright-core'
+import { freePort } from './helpers/server.ts'
 
 const chromiumPath = '/usr/bin/chromium'
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -22,17 +22,6 @@ const chromiumArgs = [
   '--allow-loopback-in-peer-connection',
   '--disable-features=WebRtcHideLocalIpsWithMdns'
 ]
-
-/** server.ts takes a fixed PORT; ask the OS for one that is free now. */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** Spawns server.ts with the random dev secret and returns the demo link it prints. */
 async function startServer (t: Test): Promise<URL> {

@@ -50,26 +50,6 @@ export const Close = {
 
 export type LeaveReason = 'closed' | 'timeout' | 'kicked'
 
-/** PROTOCOL.md §3: which close codes make a departure `kicked` rather than `closed`. */
-const kickedCodes = new Set<number>([
-  Close.tokenExpired, Close.projectRevoked, Close.slowConsumer, Close.protocolError,
-  Close.unsupportedData, Close.invalidPayload, Close.policyViolation, Close.tooBig
-])
-
-export function leaveReasonFor (closeCode: number, serverInitiated: boolean): LeaveReason {
-  return serverInitiated && kickedCodes.has(closeCode) ? 'kicked' : 'closed'
-}
-
 export type Outcome = { ok: true } | { ok: false, code: FrameErrorCode, message: string }
 
 export interface Refusal { code: RefusalCode, message: string }
-
-export class RefusalError extends Error {
-  readonly statusCode: number
-  readonly code: RefusalCode
-  constructor (refusal: Refusal) {
-    super(refusal.message)
-    this.code = refusal.code
-    this.statusCode = refusalStatus[refusal.code]
-  }
-}

@@ -89,7 +89,7 @@ async function listPeers (hub: Hub, s: Session, id: string | undefined): Promise
 async function updateMeta (hub: Hub, s: Session, meta: Record<string, unknown>, id: string | undefined): Promise<void> {
   const bytes = Buffer.byteLength(JSON.stringify(meta))
   if (bytes > hub.limits.maxMetaBytes) {
-    s.invalidRun++
+    // The frame itself is schema-valid, so it does not count towards the 10 invalid in a row (§4).
     return sendError(hub, s, 'invalid_frame', `meta is ${bytes} bytes; the limit is ${hub.limits.maxMetaBytes}`, id)
   }
   const peer = { ...s.peer, meta }

@@ -6,6 +6,7 @@ import type { ResolvedLimits } from './options.ts'
 import type { PresenceStore } from './presence/store.ts'
 import type { RegistryUser } from './auth.ts'
 import { Session, type PeerSocket } from './session.ts'
+import { Heartbeat } from './heartbeat.ts'
 import { handleFrame, type FrameContext } from './router.ts'
 
 /** A pino-compatible logger, so services need no Fastify (STYLE.md §1). */
@@ -64,7 +65,7 @@ export class Hub {
   #sampleCountdown = relaySampleEvery
   /** performance.now() when the frame being handled was picked for timing, else 0. */
   #sampledAt = 0
-  #heartbeat: NodeJS.Timeout | undefined
+  readonly #heartbeat: Heartbeat<Session>
   #draining = false
 
   constructor (deps: HubDeps) {
@@ -75,6 +76,7 @@ export class Hub {
     this.log = deps.log
     this.observer = deps.observer ?? {}
     this.#ctx = { hub: this, verify: deps.verify, authorize: deps.authorize, now: deps.now ?? Date.now }
+    this.#heartbeat = new Heartbeat(this.limits.heartbeatMs, s => this.#beat(s))
   }
 
   async start (): Promise<void> {
@@ -86,7 +88,7 @@ export class Hub {
   get draining (): boolean { return this.#draining }
   /** Projects with local sessions; lets tests prove churn leaves nothing behind. */
   get projectCount (): number { return this.#projects.size }
-  get heartbeatRunning (): boolean { return this.#heartbeat !== undefined }
+  get heartbeatRunning (): boolean { return this.#heartbeat.running }
 
   /**
    * Refusals #5–#7 of PROTOCOL.md §2, then the join. The session exists (and receives
@@ -138,7 +140,7 @@ export class Hub {
     session.attach(socket, welcome)
     this.observer.frameOut?.('welcome', 1)
     session.armExpiry(this.#ctx.now(), s => s.kick(Close.tokenExpired, 'token expired'))
-    this.#startHeartbeat()
+    this.#heartbeat.add(session)
   }
 
   /** One text or binary message from a session's socket. */
@@ -294,38 +296,23 @@ export class Hub {
     const sessions = this.#projects.get(session.projectId)
     if (sessions === undefined || !sessions.delete(session.peerId)) return
     this.#sessions--
-    if (this.#sessions === 0) this.#stopHeartbeat()
+    this.#heartbeat.delete(session)
     if (sessions.size > 0) return
     this.#projects.delete(session.projectId)
     this.presence.forget(session.projectId)
     await this.bus.unsubscribeProject(session.projectId, this.#onProject)
   }
 
-  #startHeartbeat (): void {
-    if (this.#heartbeat !== undefined) return
-    this.#heartbeat = setInterval(() => this.#beat(), this.limits.heartbeatMs)
-  }
-
-  #stopHeartbeat (): void {
-    if (this.#heartbeat === undefined) return
-    clearInterval(this.#heartbeat)
-    this.#heartbeat = undefined
-  }
-
   /** PROTOCOL.md §4 heartbeat: no pong since the previous ping ends the session as `timeout`. */
-  #beat (): void {
-    for (const sessions of this.#projects.values()) {
-      for (const s of sessions.values()) {
-        if (s.socket === undefined || s.closed) continue
-        if (!s.alive) {
-          s.leaveReason = 'timeout'
-          s.socket.terminate()
-          continue
-        }
-        s.alive = false
-        s.socket.ping()
-      }
+  #beat (s: Session): void {
+    if (s.socket === undefined || s.closed) return
+    if (!s.alive) {
+      s.leaveReason = 'timeout'
+      s.socket.terminate()
+      return
     }
+    s.alive = false
+    s.socket.ping()
   }
 
   /** Graceful shutdown: refuse new peers, close every socket with 1001 (§4). */
@@ -351,7 +338,7 @@ export class Hub {
       for (const s of sessions.values()) pending.push(this.release(s, 'closed'))
     }
     await Promise.all(pending)
-    this.#stopHeartbeat()
+    this.#heartbeat.stop()
     await this.bus.unsubscribeNode(this.nodeId, this.#onNode)
   }
 }

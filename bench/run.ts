@@ -1,11 +1,12 @@
-// `npm run bench [-- --quick] [--baselines socketio,peerjs] [--scenarios capacity,relay,broadcast,cross]`
+// `npm run bench [-- --quick] [--baselines socketio,peerjs] [--scenarios capacity,relay,broadcast,cross]
+//   [--server-flags "--trace-gc"] [--server-log DIR]`
 // Starts each server under test pinned to core 0, drives it from generator processes pinned
 // to core 1 with real WebSocket peers on loopback, and writes bench/results/.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { killAll, root } from './lib/procs.ts'
+import { killAll, root, serverExtras } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
 import { broadcast, capacity, crossNode, makePlan, relay, type RateReport } from './scenarios.ts'
@@ -27,6 +28,9 @@ const outDir = option('--out') ?? join(root, 'bench', 'results')
 // the run whose steps saw the least foreign load on the server core is the one reported.
 const repeat = Math.max(1, Number(option('--repeat') ?? '1'))
 const plan = makePlan(quick)
+serverExtras.flags = (option('--server-flags') ?? '').split(' ').filter(s => s !== '')
+serverExtras.logDir = option('--server-log')
+if (serverExtras.logDir !== undefined) mkdirSync(serverExtras.logDir, { recursive: true })
 
 // A hard stop, so a wedged run can never keep load on the machine.
 const deadline = setTimeout(() => {

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
@@ -61,7 +62,7 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
   const config = fastify.registryConfig
   // Without a host's server, ws enforces maxFrameBytes itself (maxPayload) before buffering.
   const maxMessageBytes = opts.hostWebsocket ? config.limits.maxFrameBytes : Infinity
-  const admitted = new WeakMap<FastifyRequest, { session: Session, onEarlyClose: () => void }>()
+  const admitted = new WeakMap<FastifyRequest, { session: Session, onEarlyClose: () => void, response: ServerResponse }>()
 
   /** Not a valid RFC 6455 upgrade: a 4xx before any check of §2's table. */
   function checkUpgrade (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
@@ -110,7 +111,7 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     // The client may vanish before the 101: the peer must not stay listed.
     const onEarlyClose = (): void => { hub.release(session, 'closed').catch(() => {}) }
     request.raw.socket.once('close', onEarlyClose)
-    admitted.set(request, { session, onEarlyClose })
+    admitted.set(request, { session, onEarlyClose, response: reply.raw })
   }
 
   function onSocket (ws: WebSocket, request: FastifyRequest): void {
@@ -121,7 +122,15 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     }
     admitted.delete(request)
     const { session } = entry
-    request.raw.socket.removeListener('close', entry.onEarlyClose)
+    const raw = request.raw.socket
+    raw.removeListener('close', entry.onEarlyClose)
+    // The upgrade leaves the whole HTTP exchange reachable from the socket for as long as the
+    // peer stays: the response Node assigned to it (and through it the request, Fastify's
+    // request and reply, a child logger) and @fastify/websocket's error listener. That is most
+    // of a peer's heap, and every major GC walks it; the socket needs none of it.
+    if (entry.response.socket === raw) entry.response.detachSocket(raw)
+    ws.removeAllListeners('error')
+    const log = request.log
     if (session.closed) {
       // Released while the upgrade completed (shutdown began): tell the client why.
       ws.close(Close.goingAway, 'server shutting down')
@@ -136,11 +145,14 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     })
     ws.on('pong', () => { session.alive = true })
     // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
-    ws.on('error', () => { session.leaveReason = 'kicked' })
+    ws.on('error', (err: Error) => {
+      session.leaveReason = 'kicked'
+      log.debug({ err }, 'websocket closed on a protocol error')
+    })
     ws.on('close', (code: number) => {
       hub.observer.close?.(code)
       hub.release(session).catch(() => {})
-      request.log.info({
+      log.info({
         projectId: session.projectId,
         peerId: session.peerId,
         userId: session.userId,
@@ -149,8 +161,8 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
         durationMs: Date.now() - session.openedAt
       }, 'peer disconnected')
     })
-    hub.attach(session, new WsPeerSocket(ws, request.raw.socket))
-    request.log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
+    hub.attach(session, new WsPeerSocket(ws, raw))
+    log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
   }
 
   fastify.route({

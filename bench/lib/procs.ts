@@ -2,8 +2,9 @@
 // from them: CPU from /proc/<pid>/stat, memory from bench/probe.ts over IPC.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TargetKind } from './protocols.ts'
 
@@ -95,6 +96,13 @@ export interface StartOptions {
   nodeFlags?: string[]
 }
 
+/**
+ * Node flags for every server under test (e.g. --trace-gc), and where their stdout goes: set
+ * by `--server-flags` and `--server-log` on the command line, for looking into a run.
+ */
+export const serverExtras: { flags: string[], logDir: string | undefined } = { flags: [], logDir: undefined }
+let started = 0
+
 /** Every process the bench started and has not stopped yet, so a failure can still end them. */
 export const live = new Set<Running>()
 
@@ -105,13 +113,15 @@ function pinned (cmd: string, args: string[]): [string, string[]] {
 export async function startTarget (kind: TargetKind, opts: StartOptions = {}): Promise<Running> {
   const port = await freePort()
   const [cmd, args] = pinned(process.execPath, [
-    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...(opts.nodeFlags ?? []), scripts[kind]
+    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...serverExtras.flags, ...(opts.nodeFlags ?? []), scripts[kind]
   ])
+  const log = serverExtras.logDir === undefined ? 'ignore' : openSync(join(serverExtras.logDir, `${++started}-${kind}.log`), 'w')
   const child = spawn(cmd, args, {
     cwd: root,
     env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...opts.env },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc']
+    stdio: ['ignore', log, 'pipe', 'ipc']
   })
+  if (typeof log === 'number') closeSync(log)
   return await track(kind, port, child)
 }
 

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { isGranted } from '../services/auth.ts'
@@ -13,39 +12,14 @@ const wsKeyPattern = /^[+/0-9A-Za-z]{22}==$/
 const textFrame = { binary: false }
 
 /**
- * Sockets written to in this tick. The first frame to a socket in a tick is written at once (a
- * lone frame gains nothing from corking and would pay for the buffering); a second one corks
- * the TCP socket, so the rest of the burst leaves in one writev when the tick ends (ws's own
- * per-frame cork nests inside ours). One nextTick per tick, not per socket, resets them all.
+ * Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. No corking of
+ * our own: ws already writes a frame's header and payload in one writev, and frames to one
+ * socket rarely share a tick (each socket read is its own tick), so a per-tick cork cost a
+ * nextTick per relayed frame (5 % of the server in the relay profile) and saved nothing.
  */
-const touched: WsPeerSocket[] = []
-function endTick (): void {
-  for (let i = 0; i < touched.length; i++) touched[i].endTick()
-  touched.length = 0
-}
-
-/** Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. */
 class WsPeerSocket implements PeerSocket {
-  /** 0: not written this tick; 1: written once; 2: corked until the tick ends. */
-  #tick = 0
-
-  constructor (readonly ws: WebSocket, readonly raw: Socket) {}
-  send (data: string | Buffer): void {
-    if (this.#tick === 0) {
-      this.#tick = 1
-      if (touched.push(this) === 1) process.nextTick(endTick)
-    } else if (this.#tick === 1) {
-      this.#tick = 2
-      this.raw.cork()
-    }
-    this.ws.send(data, textFrame)
-  }
-
-  endTick (): void {
-    if (this.#tick === 2) this.raw.uncork()
-    this.#tick = 0
-  }
-
+  constructor (readonly ws: WebSocket) {}
+  send (data: string | Buffer): void { this.ws.send(data, textFrame) }
   close (code: number, reason?: string): void { this.ws.close(code, reason) }
   terminate (): void { this.ws.terminate() }
   ping (): void { this.ws.ping() }
@@ -161,7 +135,7 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
         durationMs: Date.now() - session.openedAt
       }, 'peer disconnected')
     })
-    hub.attach(session, new WsPeerSocket(ws, raw))
+    hub.attach(session, new WsPeerSocket(ws))
     log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
   }
 

@@ -139,7 +139,7 @@ export class Hub {
     session.welcomePeers = []
     session.attach(socket, welcome)
     this.observer.frameOut?.('welcome', 1)
-    session.armExpiry(this.#ctx.now(), s => s.kick(Close.tokenExpired, 'token expired'))
+    session.armExpiry(this.#ctx.now())
     this.#heartbeat.add(session)
   }
 

@@ -109,7 +109,7 @@ async function refreshAuth (ctx: FrameContext, s: Session, token: string, id: st
     return
   }
   s.expiresAt = verified.user.exp * 1000 + hub.limits.clockToleranceMs
-  s.armExpiry(ctx.now(), x => x.kick(Close.tokenExpired, 'token expired'))
+  s.armExpiry(ctx.now())
   if (id !== undefined) ack(hub, s, id)
 }
 

@@ -92,13 +92,13 @@ export class Session {
   }
 
   /** Arms the 4001 close for `expiresAt`, replacing an earlier one. */
-  armExpiry (now: number, onExpire: (s: Session) => void): void {
+  armExpiry (now: number): void {
     if (this.#expiry !== undefined) clearTimeout(this.#expiry)
     const delay = Math.max(0, this.expiresAt - now)
     this.#expiry = setTimeout(() => {
       this.#expiry = undefined
-      if (Date.now() >= this.expiresAt) onExpire(this)
-      else this.armExpiry(Date.now(), onExpire)
+      if (Date.now() >= this.expiresAt) this.kick(Close.tokenExpired, 'token expired')
+      else this.armExpiry(Date.now())
     }, Math.min(delay, maxTimer))
   }
 

@@ -2,8 +2,11 @@
 // It ships the client SDK as browser modules, transpiled from client/ and demo/ at boot, so
 // `npm start` needs no build step; without TypeScript (a production install) it serves the
 // output of `npm run build:client` from dist/.
+import { once } from 'node:events'
 import { readFile, readdir } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IceServer } from '../services/options.ts'
 
@@ -22,25 +25,47 @@ const pageHeaders = {
   'cache-control': 'no-cache'
 }
 
-type Transpile = (source: string, fileName: string) => string
+/**
+ * Runs in a worker thread: TypeScript's compiler is ~30 MB of heap, and once imported it
+ * would stay in the server's for good (module cache), where every major GC walks it while
+ * peers relay. The worker exits when done and takes it along. Answers null without it.
+ */
+const transpilerSource = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { readdirSync, readFileSync } = require('node:fs')
+const ts = require(workerData.typescript)
+const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, rewriteRelativeImportExtensions: true }
+const out = []
+for (const dir of workerData.dirs) {
+  for (const name of readdirSync(workerData.root + dir)) {
+    if (!name.endsWith('.ts') || name.endsWith('.d.ts')) continue
+    const source = readFileSync(workerData.root + dir + '/' + name, 'utf8')
+    out.push([dir + '/' + name.slice(0, -3) + '.js', ts.transpileModule(source, { compilerOptions, fileName: name }).outputText])
+  }
+}
+parentPort.postMessage(out)
+`
 
-/** TypeScript's transpiler when installed (dev), else undefined. */
-async function loadTranspiler (): Promise<Transpile | undefined> {
-  let ts: typeof import('typescript') | undefined
+/** client/ and demo/ transpiled by TypeScript when it is installed (dev), else undefined. */
+async function transpiled (): Promise<Map<string, string> | undefined> {
+  let typescript: string
   try {
-    ts = (await import('typescript')).default
-  } catch {}
-  if (typeof ts?.transpileModule !== 'function') return undefined
-  const compilerOptions = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, rewriteRelativeImportExtensions: true }
-  return (source, fileName) => ts.transpileModule(source, { compilerOptions, fileName }).outputText
+    typescript = createRequire(import.meta.url).resolve('typescript')
+  } catch {
+    return undefined
+  }
+  const worker = new Worker(transpilerSource, { eval: true, workerData: { typescript, root, dirs: moduleDirs } })
+  const [modules] = await once(worker, 'message') as [Array<[string, string]>]
+  return new Map(modules)
 }
 
 /** Every module of client/ and demo/ as browser JavaScript, keyed `dir/name.js`. */
 async function buildModules (log: FastifyInstance['log']): Promise<Map<string, string>> {
+  const fromSource = await transpiled()
+  if (fromSource !== undefined) return fromSource
   const modules = new Map<string, string>()
-  const transpile = await loadTranspiler()
   for (const dir of moduleDirs) {
-    const from = transpile === undefined ? `${root}dist/${dir}/` : `${root}${dir}/`
+    const from = `${root}dist/${dir}/`
     let names: string[]
     try {
       names = await readdir(from)
@@ -49,11 +74,7 @@ async function buildModules (log: FastifyInstance['log']): Promise<Map<string, s
       continue
     }
     for (const name of names) {
-      if (transpile !== undefined && name.endsWith('.ts') && !name.endsWith('.d.ts')) {
-        modules.set(`${dir}/${name.slice(0, -3)}.js`, transpile(await readFile(from + name, 'utf8'), name))
-      } else if (transpile === undefined && name.endsWith('.js')) {
-        modules.set(`${dir}/${name}`, await readFile(from + name, 'utf8'))
-      }
+      if (name.endsWith('.js')) modules.set(`${dir}/${name}`, await readFile(from + name, 'utf8'))
     }
   }
   return modules

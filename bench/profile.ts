@@ -1,12 +1,13 @@
-// `npm run profile [-- --rate 20000 --seconds 10 --label before]`: the directed-relay scenario
-// against our server started with --cpu-prof, then the profile's top frames by self time.
+// `npm run profile [-- --rate 20000 --seconds 10 --label before] [--connect]`: the directed-relay
+// scenario (or, with --connect, the capacity scenario's connection phase) against our server
+// started with --cpu-prof, then the profile's top frames by self time.
 // The .cpuprofile lands in bench/results/ (open it in Chrome DevTools or speedscope).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Pool } from './lib/pool.ts'
 import { killAll, root, startTarget } from './lib/procs.ts'
-import { makePlan, oursEnv, relayPeers } from './scenarios.ts'
+import { capacityPeers, makePlan, oursEnv, relayPeers } from './scenarios.ts'
 import type { CpuProfile } from '../services/profiler.ts'
 
 const args = process.argv.slice(2)
@@ -16,7 +17,8 @@ function option (name: string, fallback: string): string {
 }
 const rate = Number(option('--rate', '20000'))
 const seconds = Number(option('--seconds', '10'))
-const label = option('--label', 'relay')
+const connectOnly = args.includes('--connect')
+const label = option('--label', connectOnly ? 'connect' : 'relay')
 const top = Number(option('--top', '15'))
 const outDir = join(root, 'bench', 'results')
 
@@ -73,14 +75,22 @@ async function main (): Promise<void> {
   const server = await startTarget('ours', { env: oursEnv, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
   const pool = new Pool(2)
   try {
-    const peers = relayPeers(plan)
-    const setup = await pool.setup({ kind: 'ours', ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
-    process.stderr.write(`profile: ${setup.connected} peers connected; relaying ${rate} msg/s for ${seconds} s\n`)
-    window.from = monoUs()
-    const [a, b] = await pool.step({ step: 1, kind: 'signal', rate, durationMs: seconds * 1000, drainMs: 2000 })
-    window.to = monoUs()
-    delivered = a.received + b.received
-    process.stderr.write(`profile: ${delivered} of ${a.expected + b.expected} delivered\n`)
+    const base = { kind: 'ours' as const, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
+    if (connectOnly) {
+      window.from = monoUs()
+      const setup = await pool.setup(base, capacityPeers(plan))
+      window.to = monoUs()
+      delivered = setup.connected
+      process.stderr.write(`profile: ${setup.connected} peers connected at ${(setup.connected / setup.ms * 1000).toFixed(0)}/s\n`)
+    } else {
+      const setup = await pool.setup(base, relayPeers(plan))
+      process.stderr.write(`profile: ${setup.connected} peers connected; relaying ${rate} msg/s for ${seconds} s\n`)
+      window.from = monoUs()
+      const [a, b] = await pool.step({ step: 1, kind: 'signal', rate, durationMs: seconds * 1000, drainMs: 2000 })
+      window.to = monoUs()
+      delivered = a.received + b.received
+      process.stderr.write(`profile: ${delivered} of ${a.expected + b.expected} delivered\n`)
+    }
     await pool.teardown()
   } finally {
     pool.close()
@@ -97,9 +107,10 @@ async function main (): Promise<void> {
   rmSync(profDir, { recursive: true, force: true })
   const frames = topFrames(JSON.parse(readFileSync(dest, 'utf8')) as CpuProfile, top, window.from, window.to)
   if (frames.length === 0) throw new Error('no samples fell inside the relay window')
+  const what = connectOnly ? `the connection of ${delivered} peers in projects of 10` : `the relay only, ${rate} msg/s for ${seconds} s`
   const lines = [
-    `Top ${top} frames by self time (% of the server's non-idle samples during the relay only), ${rate} msg/s for ${seconds} s, label ${label}.`,
-    `Server busy ${busyMs.toFixed(0)} ms in the ${((window.to - window.from) / 1e6).toFixed(1)} s window (${(busyMs / (window.to - window.from) * 100000).toFixed(1)} % of its core, ${(busyMs * 1000 / Math.max(1, delivered)).toFixed(2)} µs per relayed frame).`,
+    `Top ${top} frames by self time (% of the server's non-idle samples during ${what}), label ${label}.`,
+    `Server busy ${busyMs.toFixed(0)} ms in the ${((window.to - window.from) / 1e6).toFixed(1)} s window (${(busyMs / (window.to - window.from) * 100000).toFixed(1)} % of its core, ${(busyMs * 1000 / Math.max(1, delivered)).toFixed(2)} µs per ${connectOnly ? 'connection' : 'relayed frame'}).`,
     '',
     '| # | function | where | self ms | self % |',
     '| --- | --- | --- | --- | --- |',

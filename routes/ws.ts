@@ -1,52 +1,15 @@
 import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { isGranted } from '../services/auth.ts'
 import { Close } from '../services/codes.ts'
-import type { Session, PeerSocket } from '../services/session.ts'
+import type { Session } from '../services/session.ts'
 import { tokenFrom } from '../plugins/auth.ts'
+import { WsPeerSocket } from './peer-socket.ts'
 import { refuse, requestSerializer } from './refuse.ts'
 
 const projectPattern = /^[A-Za-z0-9._-]{1,128}$/
 const wsKeyPattern = /^[+/0-9A-Za-z]{22}==$/
-const textFrame = { binary: false }
-
-/**
- * Sockets written to in this turn of the event loop, corked until its check phase: a socket
- * that gets several frames in one turn (the peer-joined of several joins, a burst of signals
- * read in one poll) sends them in one writev. One setImmediate per turn, not per frame.
- */
-const corked: WsPeerSocket[] = []
-function uncorkAll (): void {
-  for (let i = 0; i < corked.length; i++) corked[i].uncork()
-  corked.length = 0
-}
-
-/** Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. */
-class WsPeerSocket implements PeerSocket {
-  #corked = false
-  constructor (readonly ws: WebSocket, readonly raw: Socket) {}
-  send (data: string | Buffer): void {
-    if (!this.#corked) {
-      this.#corked = true
-      this.raw.cork()
-      if (corked.push(this) === 1) setImmediate(uncorkAll)
-    }
-    this.ws.send(data, textFrame)
-  }
-
-  uncork (): void {
-    this.#corked = false
-    this.raw.uncork()
-  }
-
-  close (code: number, reason?: string): void { this.ws.close(code, reason) }
-  terminate (): void { this.ws.terminate() }
-  ping (): void { this.ws.ping() }
-  get bufferedAmount (): number { return this.ws.bufferedAmount }
-}
-
 export interface WsRouteOptions {
   /** True when the host registered @fastify/websocket: its preClose runs before ours. */
   hostWebsocket: boolean
@@ -107,9 +70,19 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     const onEarlyClose = (): void => { hub.release(session, 'closed').catch(() => {}) }
     request.raw.socket.once('close', onEarlyClose)
     admitted.set(request, { session, onEarlyClose, response: reply.raw })
+    // The 101 that ws writes next and our welcome then leave in one write (uncorked in onSocket).
+    request.raw.socket.cork()
   }
 
   function onSocket (ws: WebSocket, request: FastifyRequest): void {
+    try {
+      accept(ws, request)
+    } finally {
+      request.raw.socket.uncork()
+    }
+  }
+
+  function accept (ws: WebSocket, request: FastifyRequest): void {
     const entry = admitted.get(request)
     if (entry === undefined) {
       ws.close(Close.internalError)

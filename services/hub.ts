@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import type { Bus, BusHandler, BusMessage } from './bus/bus.ts'
 import { Close, type LeaveReason, type Outcome, type Refusal } from './codes.ts'
 import type { Peer } from './frames.ts'
@@ -66,6 +66,8 @@ export class Hub {
   /** performance.now() when the frame being handled was picked for timing, else 0. */
   #sampledAt = 0
   readonly #heartbeat: Heartbeat<Session>
+  /** The part of every welcome that only the configuration decides, serialized once. */
+  readonly #welcomeTail: string
   #draining = false
 
   constructor (deps: HubDeps) {
@@ -77,6 +79,9 @@ export class Hub {
     this.observer = deps.observer ?? {}
     this.#ctx = { hub: this, verify: deps.verify, authorize: deps.authorize, now: deps.now ?? Date.now }
     this.#heartbeat = new Heartbeat(this.limits.heartbeatMs, s => this.#beat(s))
+    const { heartbeatMs, maxFrameBytes, maxMetaBytes, rateLimitPerSec, rateLimitBurst, maxBufferedBytes } = this.limits
+    const limits = { maxFrameBytes, maxMetaBytes, rateLimitPerSec, rateLimitBurst, maxBufferedBytes }
+    this.#welcomeTail = `,"heartbeatMs":${heartbeatMs},"limits":${JSON.stringify(limits)}}`
   }
 
   async start (): Promise<void> {
@@ -121,21 +126,7 @@ export class Hub {
 
   /** The upgrade completed: `welcome`, then queued frames, then live traffic. */
   attach (session: Session, socket: PeerSocket): void {
-    const welcome = JSON.stringify({
-      type: 'welcome',
-      peerId: session.peerId,
-      projectId: session.projectId,
-      peers: session.welcomePeers,
-      rev: session.rev,
-      heartbeatMs: this.limits.heartbeatMs,
-      limits: {
-        maxFrameBytes: this.limits.maxFrameBytes,
-        maxMetaBytes: this.limits.maxMetaBytes,
-        rateLimitPerSec: this.limits.rateLimitPerSec,
-        rateLimitBurst: this.limits.rateLimitBurst,
-        maxBufferedBytes: this.limits.maxBufferedBytes
-      }
-    })
+    const welcome = `{"type":"welcome","peerId":${session.peerIdJson},"projectId":${JSON.stringify(session.projectId)},"peers":${JSON.stringify(session.welcomePeers)},"rev":${session.rev}${this.#welcomeTail}`
     session.welcomePeers = []
     session.attach(socket, welcome)
     this.observer.frameOut?.('welcome', 1)
@@ -343,6 +334,16 @@ export class Hub {
   }
 }
 
+/** 16 random bytes per id, drawn from a pool filled 256 ids at a time: one call into the CSPRNG, not one per connection. */
+const idBytes = 16
+const idPool = Buffer.alloc(idBytes * 256)
+let idOffset = idPool.length
+
 function newPeerId (): string {
-  return randomBytes(16).toString('base64url')
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool)
+    idOffset = 0
+  }
+  idOffset += idBytes
+  return idPool.toString('base64url', idOffset - idBytes, idOffset)
 }

@@ -5,7 +5,8 @@ import type { ResolvedLimits } from './options.ts'
 
 /** The little the registry needs of a socket; the hub never sees `ws` (STYLE.md §1). */
 export interface PeerSocket {
-  send (data: string | Buffer): void
+  /** `deferrable`: a presence event, which may wait a few ms to leave with others. */
+  send (data: string | Buffer, deferrable?: boolean): void
   close (code: number, reason?: string): void
   terminate (): void
   ping (): void
@@ -66,7 +67,7 @@ export class Session {
       return true
     }
     if (!this.#fresh(rev)) return false
-    this.socket.send(data)
+    this.socket.send(data, rev !== 0)
     return true
   }
 

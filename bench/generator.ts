@@ -26,7 +26,7 @@ export interface StepResult {
   errors: number
 }
 
-interface Conn { spec: PeerSpec, wire: WireSocket | undefined, id: string | undefined }
+interface Conn { spec: PeerSpec, headers: Record<string, string>, wire: WireSocket | undefined, id: string | undefined }
 interface Sender { wire: WireSocket, tpl: FrameTemplate, fanout: number }
 
 let protocol: Protocol
@@ -67,7 +67,7 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
   let rejectId: (err: Error) => void = () => {}
   const ready = new Promise<string>((resolve, reject) => { resolveId = resolve; rejectId = reject })
   const wire = await WireSocket.open({
-    host: '127.0.0.1', port, localAddress: address, path: protocol.path(spec), headers: protocol.headers(spec), timeoutMs: 15000
+    host: '127.0.0.1', port, localAddress: address, path: protocol.path(spec), headers: conn.headers, timeoutMs: 15000
   }, {
     text: (buf, start, end, wire) => {
       if (conn.id !== undefined) { onText(conn, buf, start, end); return }
@@ -93,7 +93,9 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
 
 async function setup (c: Extract<Command, { cmd: 'setup' }>): Promise<SetupResult> {
   protocol = protocolFor(c.kind)
-  conns = c.peers.map(spec => ({ spec, wire: undefined, id: undefined }))
+  // Tokens are minted before the clock starts: a client gets its token from an auth service
+  // ahead of connecting, and signing here would load the generator, not the server.
+  conns = c.peers.map(spec => ({ spec, headers: protocol.headers(spec), wire: undefined, id: undefined }))
   closed = 0
   const errors: string[] = []
   let failed = 0

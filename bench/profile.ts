@@ -1,4 +1,4 @@
-// `npm run profile [-- --rate 20000 --seconds 10 --label before] [--connect]`: the directed-relay
+// `npm run profile [-- --rate 20000 --seconds 10 --label before] [--connect] [--target raw]`: the directed-relay
 // scenario (or, with --connect, the capacity scenario's connection phase) against our server
 // started with --cpu-prof, then the profile's top frames by self time.
 // The .cpuprofile lands in bench/results/ (open it in Chrome DevTools or speedscope).
@@ -18,6 +18,9 @@ function option (name: string, fallback: string): string {
 const rate = Number(option('--rate', '20000'))
 const seconds = Number(option('--seconds', '10'))
 const connectOnly = args.includes('--connect')
+// The raw ws relay profiled the same way shows which costs are Node's and ws's, not ours.
+const target = option('--target', 'ours') as 'ours' | 'raw'
+if (target !== 'ours' && target !== 'raw') throw new Error('--target: ours or raw')
 const label = option('--label', connectOnly ? 'connect' : 'relay')
 const top = Number(option('--top', '15'))
 const outDir = join(root, 'bench', 'results')
@@ -26,6 +29,17 @@ interface Frame { name: string, where: string, selfMs: number, selfPct: number }
 
 /** The server's non-idle time inside the window, set by topFrames. */
 let busyMs = 0
+/** Self time by layer (a package, node's own modules, the registry's folders), set by topFrames. */
+const layers = new Map<string, number>()
+
+/** Which layer a frame's file belongs to: the package, `node:` internals, native, or ours. */
+function layerOf (file: string, name: string): string {
+  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(file)
+  if (pkg !== null) return pkg[1]
+  if (file.startsWith('node:')) return 'node (JS)'
+  if (file === '') return name.startsWith('(') ? name : 'native (syscalls, C++)'
+  return `registry ${file.split('/')[0]}/`
+}
 
 /** Monotonic clock in µs: the clock V8 stamps profile samples with (CLOCK_MONOTONIC on Linux). */
 function monoUs (): number {
@@ -54,6 +68,8 @@ function topFrames (profile: CpuProfile, limit: number, fromUs: number, toUs: nu
     const f = byId.get(id)?.callFrame
     if (f === undefined || f.functionName === '(idle)') continue
     const file = f.url === '' ? '' : relative(root, f.url.replace(/^file:\/\//, ''))
+    const layer = layerOf(f.url.startsWith('node:') ? f.url : file, f.functionName)
+    layers.set(layer, (layers.get(layer) ?? 0) + us / 1000)
     const where = file === '' ? '' : `${file}:${f.lineNumber + 1}`
     const name = f.functionName === '' ? '(anonymous)' : f.functionName
     const key = `${name} ${where}`
@@ -72,10 +88,10 @@ async function main (): Promise<void> {
   const window = { from: 0, to: 0 }
   let delivered = 0
   const profDir = mkdtempSync(join(tmpdir(), 'registry-prof-'))
-  const server = await startTarget('ours', { env: oursEnv, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
+  const server = await startTarget(target, { env: target === 'ours' ? oursEnv : {}, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
   const pool = new Pool(2)
   try {
-    const base = { kind: 'ours' as const, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
+    const base = { kind: target, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
     if (connectOnly) {
       window.from = monoUs()
       const setup = await pool.setup(base, capacityPeers(plan))
@@ -104,6 +120,7 @@ async function main (): Promise<void> {
   const dest = join(outDir, `${label}.cpuprofile`)
   // A copy across file systems (/tmp may be another mount), then the temp dir goes.
   writeFileSync(dest, readFileSync(join(profDir, file)))
+  writeFileSync(join(outDir, `${label}.window.json`), JSON.stringify({ fromUs: window.from, toUs: window.to, count: delivered }))
   rmSync(profDir, { recursive: true, force: true })
   const frames = topFrames(JSON.parse(readFileSync(dest, 'utf8')) as CpuProfile, top, window.from, window.to)
   if (frames.length === 0) throw new Error('no samples fell inside the relay window')
@@ -114,7 +131,13 @@ async function main (): Promise<void> {
     '',
     '| # | function | where | self ms | self % |',
     '| --- | --- | --- | --- | --- |',
-    ...frames.map((f, i) => `| ${i + 1} | ${f.name} | ${f.where} | ${f.selfMs.toFixed(0)} | ${f.selfPct.toFixed(1)} |`)
+    ...frames.map((f, i) => `| ${i + 1} | ${f.name} | ${f.where} | ${f.selfMs.toFixed(0)} | ${f.selfPct.toFixed(1)} |`),
+    '',
+    'By layer:',
+    '',
+    '| layer | self ms | self % |',
+    '| --- | --- | --- |',
+    ...[...layers].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([l, ms]) => `| ${l} | ${ms.toFixed(0)} | ${(100 * ms / busyMs).toFixed(1)} |`)
   ]
   writeFileSync(join(outDir, `profile-${label}.md`), lines.join('\n') + '\n')
   process.stdout.write(lines.join('\n') + `\n\nprofile: ${relative(root, dest)}\n`)

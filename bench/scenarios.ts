@@ -121,6 +121,8 @@ export interface CapacityReport {
   rssMB: number
   heapMB: number
   serverCpuPct: number
+  /** All generator processes together, against their one core. */
+  generatorCpuPct: number
 }
 
 /** PROTOCOL-independent verdict of a step: ≥ 99 % delivered and p99 < 50 ms. */
@@ -145,8 +147,10 @@ export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promi
     const before = await server.mem()
     const peers = capacityPeers(plan)
     const cpu0 = cpuSeconds(server.pid)
+    const gen0 = pool.workers.reduce((a, w) => a + cpuSeconds(w.pid ?? 0), 0)
     const setup = await pool.setup({ kind, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
     const cpu = cpuSeconds(server.pid) - cpu0
+    const gen = pool.workers.reduce((a, w) => a + cpuSeconds(w.pid ?? 0), 0) - gen0
     // Let the event loop settle (welcomes, presence fan-out) before measuring memory.
     await new Promise(resolve => setTimeout(resolve, 1000))
     const after = await server.mem()
@@ -162,7 +166,8 @@ export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promi
       heapPerPeerKB: (after.heapUsed - before.heapUsed) / n / 1024,
       rssMB: after.rss / 2 ** 20,
       heapMB: after.heapUsed / 2 ** 20,
-      serverCpuPct: 100 * cpu / (setup.ms / 1000)
+      serverCpuPct: 100 * cpu / (setup.ms / 1000),
+      generatorCpuPct: 100 * gen / (setup.ms / 1000)
     }
   } finally {
     await server.stop()

@@ -61,6 +61,7 @@ export function markdown (run: RunReport): string {
   row('capacity', 'server RSS per peer (KB)', t => cap[t]?.rssPerPeerKB, 1)
   row('capacity', 'server heap per peer (KB)', t => cap[t]?.heapPerPeerKB, 1)
   row('capacity', 'server CPU while connecting (%)', t => cap[t]?.serverCpuPct)
+  row('capacity', 'generator CPU while connecting (%)', t => cap[t]?.generatorCpuPct)
 
   const rl = run.relay
   const common = commonStep(run.targets.map(t => rl[t]))

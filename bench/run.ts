@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--baselines socketio,peerjs] [--scenarios capacity,relay,broadcast,cross]
-//   [--server-flags "--trace-gc"] [--server-log DIR]`
+//   [--server-flags "--trace-gc"] [--server-log DIR] [--relay-rates 5000,10000]`
 // Starts each server under test pinned to core 0, drives it from generator processes pinned
 // to core 1 with real WebSocket peers on loopback, and writes bench/results/.
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -28,6 +28,8 @@ const outDir = option('--out') ?? join(root, 'bench', 'results')
 // the run whose steps saw the least foreign load on the server core is the one reported.
 const repeat = Math.max(1, Number(option('--repeat') ?? '1'))
 const plan = makePlan(quick)
+const relayRates = option('--relay-rates')
+if (relayRates !== undefined) plan.relayRates = relayRates.split(',').map(Number)
 serverExtras.flags = (option('--server-flags') ?? '').split(' ').filter(s => s !== '')
 serverExtras.logDir = option('--server-log')
 if (serverExtras.logDir !== undefined) mkdirSync(serverExtras.logDir, { recursive: true })

@@ -1,5 +1,5 @@
 import type { Bus, BusHandler, BusMessage } from './bus.ts'
-import { decode, encode, keys } from '../redis/keys.ts'
+import { decode, encode, keys, unbatch } from '../redis/keys.ts'
 import type { RedisLink } from '../redis/link.ts'
 
 export interface RedisBusOptions {
@@ -83,9 +83,11 @@ export class RedisBus implements Bus {
   #receive (channel: string, payload: string): void {
     const handlers = this.#channels.get(channel)
     if (handlers === undefined) return
-    this.#link.observer.received?.()
-    const msg = decode(payload)
-    if (msg === undefined) return
-    for (const h of handlers) h(msg)
+    for (const one of unbatch(payload)) {
+      this.#link.observer.received?.()
+      const msg = decode(one)
+      if (msg === undefined) continue
+      for (const h of handlers) h(msg)
+    }
   }
 }

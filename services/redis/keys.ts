@@ -61,6 +61,32 @@ export function decode (payload: string): BusMessage | undefined {
   return undefined
 }
 
+/**
+ * Several payloads of one channel as one message: `m|` then `<length>|<payload>` for each
+ * (lengths in UTF-16 code units, as both ends measure them). A lone payload goes as it is.
+ */
+export function batch (payloads: string[]): string {
+  if (payloads.length === 1) return payloads[0]
+  let out = 'm|'
+  for (const p of payloads) out += `${p.length}|${p}`
+  return out
+}
+
+/** The payloads a message carries, in order; a malformed batch yields what came before the fault. */
+export function unbatch (message: string): string[] {
+  if (!message.startsWith('m|')) return [message]
+  const out: string[] = []
+  let at = 2
+  while (at < message.length) {
+    const bar = message.indexOf('|', at)
+    const length = bar < 0 ? NaN : Number(message.slice(at, bar))
+    if (!Number.isInteger(length) || length < 0 || bar + 1 + length > message.length) break
+    out.push(message.slice(bar + 1, bar + 1 + length))
+    at = bar + 1 + length
+  }
+  return out
+}
+
 /** Splits on the first n-1 `|`; undefined when there are fewer. */
 function splitN (text: string, n: number): string[] | undefined {
   const out: string[] = []

@@ -2,6 +2,7 @@
 // reachable. Nothing waits on an offline queue: a command either runs now, within a short
 // timeout, or fails; the relay path only publishes while the link is up (DESIGN.md
 // "Connections", PROTOCOL.md §3 "Cluster unreachable").
+import { batch } from './keys.ts'
 import { lua, sha, type ScriptName } from './scripts.ts'
 
 /** The little of an ioredis client (standalone or Cluster) the registry uses. */
@@ -102,12 +103,30 @@ export class RedisLink {
     this.#schedule()
   }
 
-  /** Fire and forget: false at once when the link is down (then the message is never sent). */
+  /**
+   * Fire and forget: false at once when the link is down (then the message is never sent).
+   * Messages to one channel within one turn of the event loop leave as one SPUBLISH (see
+   * `batch`): under load that divides Redis commands, and the receiving node's events, by
+   * the batch size. Any other command first flushes them, so Redis sees every command in the
+   * order it was issued (a peer's last broadcast before the script announcing its leave).
+   */
   publish (channel: string, payload: string): boolean {
     if (!this.available) return false
-    this.cmd.spublish(channel, payload).catch(() => {})
+    const pending = this.#batches.get(channel)
+    if (pending !== undefined) pending.push(payload)
+    else {
+      this.#batches.set(channel, [payload])
+      if (this.#batches.size === 1) setImmediate(this.#flush)
+    }
     this.observer.published?.()
     return true
+  }
+
+  readonly #batches = new Map<string, string[]>()
+  readonly #flush = (): void => {
+    if (this.#batches.size === 0) return
+    for (const [channel, payloads] of this.#batches) this.cmd.spublish(channel, batch(payloads)).catch(() => {})
+    this.#batches.clear()
   }
 
   /** Runs a script of scripts.ts, timed, falling back to EVAL once per Redis that lacks it. */
@@ -124,6 +143,7 @@ export class RedisLink {
 
   /** One command with a deadline, so no caller waits on a dead Redis longer than the timeout. */
   async call<T> (name: string, run: () => Promise<T>): Promise<T> {
+    this.#flush()
     const started = process.hrtime.bigint()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {

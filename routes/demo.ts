@@ -28,7 +28,7 @@ const pageHeaders = {
 /**
  * Runs in a worker thread: TypeScript's compiler is ~30 MB of heap, and once imported it
  * would stay in the server's for good (module cache), where every major GC walks it while
- * peers relay. The worker exits when done and takes it along. Answers null without it.
+ * peers relay. The worker exits when done and takes it along.
  */
 const transpilerSource = `
 const { parentPort, workerData } = require('node:worker_threads')

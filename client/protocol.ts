@@ -1,6 +1,7 @@
 // The wire contract (PROTOCOL.md §3) as plain types, written apart from services/frames.ts so
 // the browser build never pulls TypeBox or server code; test/client-types.test.ts proves at
-// compile time that both sides describe the same frames.
+// compile time that both sides describe the same frames. services/codes.ts takes its code
+// unions from here.
 
 export type LeaveReason = 'closed' | 'timeout' | 'kicked'
 

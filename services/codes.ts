@@ -1,25 +1,10 @@
 // Every code of the wire contract (PROTOCOL.md §2–§4) lives here, so the edges that turn
 // outcomes into frames, closes and HTTP replies all speak the same words.
 
-export type FrameErrorCode =
-  | 'invalid_frame'
-  | 'peer_not_found'
-  | 'rate_limited'
-  | 'unauthorized'
-  | 'unavailable'
-  | 'internal'
-
-export type RefusalCode =
-  | 'origin_not_allowed'
-  | 'unauthorized'
-  | 'invalid_project'
-  | 'forbidden'
-  | 'unavailable'
-  | 'too_many_connections'
-  | 'project_full'
-  | 'not_found'
-  | 'upgrade_required'
-  | 'bad_request'
+// The code unions are the client SDK's (it must not import server code; the server may
+// import its types), so both sides name every code from one list.
+import type { FrameErrorCode, RefusalCode } from '../client/protocol.ts'
+export type { FrameErrorCode, RefusalCode }
 
 export const refusalStatus: Record<RefusalCode, number> = {
   origin_not_allowed: 403,

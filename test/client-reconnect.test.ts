@@ -1,11 +1,11 @@
 // The SDK's staying power: reconnects when it should, never storms when it should not.
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { WebSocket, WebSocketServer } from 'ws'
+import { WebSocketServer } from 'ws'
 import registry, { type RegistryOptions } from '../app.ts'
-import type { RegistryClient, SocketLike } from '../client/index.ts'
+import type { RegistryClient } from '../client/index.ts'
 import { build, secret, token } from './helpers/app.ts'
-import { next, open } from './helpers/client.ts'
+import { BrowserSocket, next, open } from './helpers/client.ts'
 
 const fast = { minDelayMs: 20, maxDelayMs: 100 }
 
@@ -149,23 +149,10 @@ t.test('where pings are invisible (browsers) an idle client sends app-level ping
   let pings = 0
   let thirdPing = (): void => {}
   const threePings = new Promise<void>(resolve => { thirdPing = resolve })
-  // `ws` seen only through the WHATWG surface: like a browser's WebSocket, it hides pings.
-  class BrowserLike implements SocketLike {
-    readonly #ws: WebSocket
-    constructor (url: string) { this.#ws = new WebSocket(url) }
-    get readyState (): number { return this.#ws.readyState }
-    set onopen (fn: SocketLike['onopen']) { this.#ws.onopen = fn }
-    set onmessage (fn: SocketLike['onmessage']) { this.#ws.onmessage = fn }
-    set onclose (fn: SocketLike['onclose']) { this.#ws.onclose = fn }
-    set onerror (fn: SocketLike['onerror']) { this.#ws.onerror = fn }
-    get onopen (): SocketLike['onopen'] { return null }
-    get onmessage (): SocketLike['onmessage'] { return null }
-    get onclose (): SocketLike['onclose'] { return null }
-    get onerror (): SocketLike['onerror'] { return null }
-    close (code?: number, reason?: string): void { this.#ws.close(code, reason) }
+  class BrowserLike extends BrowserSocket {
     send (data: string): void {
       if (data.includes('"type":"ping"') && ++pings === 3) thirdPing()
-      this.#ws.send(data)
+      super.send(data)
     }
   }
   const client: RegistryClient = await open(t, url, 'p1', { WebSocket: BrowserLike, reconnect: fast })
@@ -180,26 +167,11 @@ t.test('after a dead connection, the server\'s stale entry for it is not listed 
   const { url } = await build(t, { registry: { limits: { heartbeatMs: 100 } } })
   const cut = new Set<Blackholed>()
   // A network that silently stops delivering, both ways; the server still sees an open socket.
-  class Blackholed implements SocketLike {
-    readonly #ws: WebSocket
-    #onmessage: SocketLike['onmessage'] = null
-    constructor (url: string) {
-      this.#ws = new WebSocket(url)
-      this.#ws.onmessage = (e) => { if (!cut.has(this)) this.#onmessage?.(e) }
-    }
-
-    get readyState (): number { return this.#ws.readyState }
-    set onopen (fn: SocketLike['onopen']) { this.#ws.onopen = fn }
-    set onmessage (fn: SocketLike['onmessage']) { this.#onmessage = fn }
-    set onclose (fn: SocketLike['onclose']) { this.#ws.onclose = fn }
-    set onerror (fn: SocketLike['onerror']) { this.#ws.onerror = fn }
-    get onopen (): SocketLike['onopen'] { return null }
-    get onmessage (): SocketLike['onmessage'] { return null }
-    get onclose (): SocketLike['onclose'] { return null }
-    get onerror (): SocketLike['onerror'] { return null }
-    close (code?: number, reason?: string): void { if (!cut.has(this)) this.#ws.close(code, reason) }
-    send (data: string): void { if (!cut.has(this)) this.#ws.send(data) }
-    destroy (): void { this.#ws.terminate() }
+  class Blackholed extends BrowserSocket {
+    protected receives (): boolean { return !cut.has(this) }
+    close (code?: number, reason?: string): void { if (!cut.has(this)) super.close(code, reason) }
+    send (data: string): void { if (!cut.has(this)) super.send(data) }
+    destroy (): void { this.ws.terminate() }
   }
   const sockets: Blackholed[] = []
   const Tracked = class extends Blackholed {

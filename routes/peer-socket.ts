@@ -49,36 +49,43 @@ function sharedFrameOf (data: Buffer): Buffer {
  */
 const presenceDelayMs = 10
 
-/** A socket's cork: none, until the end of this turn, or until the presence timer. */
-const Cork = { none: 0, turn: 1, later: 2 } as const
-type Cork = typeof Cork[keyof typeof Cork]
+/** When a socket's held frames leave: at once, at the end of this turn, or with the presence timer. */
+const Hold = { none: 0, turn: 1, later: 2 } as const
+type Hold = typeof Hold[keyof typeof Hold]
 
 /**
- * Sockets written to in this turn of the event loop, corked until its check phase: a socket
+ * Sockets written to in this turn of the event loop, held until its check phase: a socket
  * that gets several frames in one turn (a burst of signals read in one poll) sends them in
- * one writev. One setImmediate per turn, not per frame.
+ * one write. One setImmediate per turn, not per frame.
  */
 const thisTurn: WsPeerSocket[] = []
-/** Sockets holding only deferrable frames (presence events), uncorked by one shared timer. */
+/** Sockets holding only deferrable frames (presence events), released by one shared timer. */
 const later: WsPeerSocket[] = []
 
-function uncork (list: WsPeerSocket[], state: Cork): void {
-  for (let i = 0; i < list.length; i++) list[i].uncork(state)
+function release (list: WsPeerSocket[], state: Hold): void {
+  for (let i = 0; i < list.length; i++) list[i].release(state)
   list.length = 0
 }
-const uncorkTurn = (): void => { uncork(thisTurn, Cork.turn) }
-const uncorkLater = (): void => { uncork(later, Cork.later) }
+const releaseTurn = (): void => { release(thisTurn, Hold.turn) }
+const releaseLater = (): void => { release(later, Hold.later) }
 
 /**
- * Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. Corking
+ * Adapts a `ws` socket to the hub's PeerSocket; buffers are sent as text frames. Holding
  * changes only when bytes leave, never their order: a frame that may not wait (a signal, a
  * reply) takes any deferred presence events along with it, in the order they were sent.
+ *
+ * Held frames wait in a field of ours rather than in a corked socket: a corked Writable
+ * allocates a request per write even when, as for nearly every relayed frame, the turn brings
+ * the socket one frame only.
  */
 export class WsPeerSocket implements PeerSocket {
-  #cork: Cork = Cork.none
+  #hold: Hold = Hold.none
+  #held: Buffer | Buffer[] | undefined
+  #heldBytes = 0
   /**
    * Frames may bypass ws's sender only while it can hold nothing back: with an extension
-   * (a host's server that negotiated permessage-deflate) it queues frames while compressing.
+   * (a host's server that negotiated permessage-deflate) it queues frames while compressing,
+   * so those sockets go through ws.send, corked instead of held.
    */
   readonly #direct: boolean
   constructor (readonly ws: WebSocket, readonly raw: Socket) {
@@ -88,32 +95,66 @@ export class WsPeerSocket implements PeerSocket {
   send (data: string | Buffer, deferrable = false): void {
     // ws.send after close() drops the frame; so does this (no data after a close frame).
     if (this.ws.readyState !== OPEN) return
-    if (this.#cork === Cork.none) {
-      this.raw.cork()
-      if (deferrable) {
-        this.#cork = Cork.later
-        if (later.push(this) === 1) setTimeout(uncorkLater, presenceDelayMs)
-      } else {
-        this.#cork = Cork.turn
-        if (thisTurn.push(this) === 1) setImmediate(uncorkTurn)
-      }
-    } else if (this.#cork === Cork.later && !deferrable) {
-      this.#cork = Cork.turn
-      if (thisTurn.push(this) === 1) setImmediate(uncorkTurn)
+    if (!this.#direct) {
+      this.#schedule(deferrable)
+      this.ws.send(data, textFrame)
+      return
     }
-    if (!this.#direct) this.ws.send(data, textFrame)
-    else this.raw.write(typeof data === 'string' ? textFrameOf(data) : sharedFrameOf(data))
+    const frame = typeof data === 'string' ? textFrameOf(data) : sharedFrameOf(data)
+    const held = this.#held
+    // Corked by the upgrade (routes/ws.ts): the welcome leaves in the same write as the 101.
+    if (held === undefined && this.raw.writableCorked !== 0) {
+      this.raw.write(frame)
+      return
+    }
+    this.#schedule(deferrable)
+    if (held === undefined) this.#held = frame
+    else if (Array.isArray(held)) held.push(frame)
+    else this.#held = [held, frame]
+    this.#heldBytes += frame.length
   }
 
-  /** Ends the cork taken in `state`; a socket moved on to another state is left alone. */
-  uncork (state: Cork): void {
-    if (this.#cork !== state) return
-    this.#cork = Cork.none
-    this.raw.uncork()
+  #schedule (deferrable: boolean): void {
+    if (this.#hold === Hold.none) {
+      if (!this.#direct) this.raw.cork()
+      if (deferrable) {
+        this.#hold = Hold.later
+        if (later.push(this) === 1) setTimeout(releaseLater, presenceDelayMs)
+      } else {
+        this.#hold = Hold.turn
+        if (thisTurn.push(this) === 1) setImmediate(releaseTurn)
+      }
+    } else if (this.#hold === Hold.later && !deferrable) {
+      this.#hold = Hold.turn
+      if (thisTurn.push(this) === 1) setImmediate(releaseTurn)
+    }
   }
 
-  close (code: number, reason?: string): void { this.ws.close(code, reason) }
+  /** Sends what was held in `state`; a socket moved on to another state is left alone. */
+  release (state: Hold): void {
+    if (this.#hold !== state) return
+    this.#hold = Hold.none
+    if (this.#direct) this.#flush()
+    else this.raw.uncork()
+  }
+
+  #flush (): void {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    this.#heldBytes = 0
+    // Closed meanwhile (by the peer, or ws on a protocol error): nothing may follow its close frame.
+    if (this.ws.readyState !== OPEN) return
+    this.raw.write(Array.isArray(held) ? Buffer.concat(held) : held)
+  }
+
+  /** Held frames leave before the close frame, so an error still precedes its close. */
+  close (code: number, reason?: string): void {
+    this.#flush()
+    this.ws.close(code, reason)
+  }
+
   terminate (): void { this.ws.terminate() }
   ping (): void { this.ws.ping() }
-  get bufferedAmount (): number { return this.ws.bufferedAmount }
+  get bufferedAmount (): number { return this.ws.bufferedAmount + this.#heldBytes }
 }

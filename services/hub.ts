@@ -172,7 +172,8 @@ export class Hub {
 
   /** PROTOCOL.md §3 `signal`: local write, or one Bus message to the peer's node. */
   signal (from: Session, to: string, data: unknown): Outcome {
-    const frame = `{"type":"signal","from":${from.peerIdJson},"data":${JSON.stringify(data)}}`
+    // One flat string: a concatenation would be flattened again, a copy per frame, when written.
+    const frame = JSON.stringify({ type: 'signal', from: from.peerId, data })
     const local = this.#projects.get(from.projectId)?.get(to)
     if (local !== undefined) {
       local.deliver(frame)

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { killAll, root, serverExtras } from './lib/procs.ts'
+import { killAll, root, serverExtras, stallProbes } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
 import { broadcast, capacity, crossNode, makePlan, relay, type RateReport } from './scenarios.ts'
@@ -62,13 +62,17 @@ function log (msg: string): void {
 }
 
 const started = Date.now()
+// First, before any process of the bench starts: how much the machine itself interrupts a busy core.
+log('machine: stall probe on every core')
+const stalls = await stallProbes(quick ? 1000 : 5000)
+for (const p of stalls) log(`  core ${p.core}: ${p.lostPct.toFixed(1)} % of a busy loop lost in gaps ≥ 1 ms, ${p.over5msPerSec.toFixed(1)} gaps ≥ 5 ms per second, longest ${p.longestMs.toFixed(1)} ms`)
 const pool = new Pool(2)
 const run: RunReport = {
   date: new Date().toISOString(),
   command: `npm run bench${args.length > 0 ? ' -- ' + args.join(' ') : ''}`,
   repeat,
   quick,
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, stalls },
   targets,
   capacity: {},
   relay: {},

@@ -71,6 +71,38 @@ export function coreBusyPct (before: ReturnType<typeof coreTimes>, after: Return
   return 100 * (b.busy - a.busy) / (b.total - a.total)
 }
 
+export interface StallProbe {
+  core: number
+  /** Share of the probe's time spent in gaps of 1 ms or more (%). */
+  lostPct: number
+  /** Gaps of 5 ms or more, per second. */
+  over5msPerSec: number
+  longestMs: number
+}
+
+/**
+ * Measures how often the machine takes each core away from a busy process (bench/stall-probe.ts),
+ * all cores at once, before any scenario runs.
+ */
+export async function stallProbes (ms: number): Promise<StallProbe[]> {
+  const cores = coreTimes().map((_c, i) => i)
+  return await Promise.all(cores.map(async core => {
+    const args = ['--import', 'tsx', 'bench/stall-probe.ts', String(ms)]
+    const [cmd, argv] = hasTaskset ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args]
+    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+    await once(child, 'exit')
+    const r = JSON.parse(out) as { ms: number, gaps: number[] }
+    return {
+      core,
+      lostPct: 100 * r.gaps.reduce((a, g) => a + g, 0) / r.ms,
+      over5msPerSec: r.gaps.filter(g => g >= 5).length / (r.ms / 1000),
+      longestMs: Math.max(0, ...r.gaps)
+    }
+  }))
+}
+
 export interface Mem { rss: number, heapUsed: number, heapTotal: number, external: number }
 
 export interface Running {

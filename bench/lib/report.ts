@@ -1,6 +1,7 @@
 // Turns a run into bench/results/: a markdown table (every figure with its ratio to the raw
 // `ws` relay), the JSON of everything measured, and an SVG of p99 latency vs offered rate.
 import type { CapacityReport, RateReport, StepReport } from '../scenarios.ts'
+import type { StallProbe } from './procs.ts'
 import type { TargetKind } from './protocols.ts'
 
 export interface RunReport {
@@ -8,7 +9,7 @@ export interface RunReport {
   command: string
   quick: boolean
   repeat: number
-  machine: { cpu: string, cores: number, node: string }
+  machine: { cpu: string, cores: number, node: string, stalls?: StallProbe[] }
   targets: TargetKind[]
   capacity: Partial<Record<TargetKind, CapacityReport>>
   relay: Partial<Record<TargetKind, RateReport>>
@@ -40,6 +41,12 @@ function commonStep (reports: Array<RateReport | undefined>): number | undefined
 
 function at (r: RateReport | undefined, rate: number | undefined): StepReport | undefined {
   return rate === undefined ? undefined : r?.steps.find(s => s.rate === rate)
+}
+
+/** The highest step at or below `rate`: half a saturation point need not be a step. */
+function halfStep (r: RateReport, rate: number): number | undefined {
+  const below = r.steps.map(s => s.rate).filter(x => x <= rate)
+  return below.length === 0 ? undefined : Math.max(...below)
 }
 
 function best (r: RateReport | undefined): StepReport | undefined {
@@ -78,6 +85,10 @@ export function markdown (run: RunReport): string {
     row('directed relay', `server CPU at ${fmt(common)} msg/s (%)`, t => at(rl[t], common)?.serverCpuPct)
   }
 
+  const half = rl.ours?.saturation === undefined ? undefined : halfStep(rl.ours, rl.ours.saturation / 2)
+  if (half !== undefined) {
+    row('directed relay', `p99 at half our saturation, ${fmt(half)} msg/s (ms)`, t => at(rl[t], half)?.p99Ms, 2)
+  }
   const foreign = (r: RateReport | undefined): number | undefined => r === undefined || r.steps.length === 0 ? undefined : r.steps.reduce((x, s) => x + s.foreignLoadPct, 0) / r.steps.length
   row('directed relay', 'foreign load on the server core, mean of steps (%)', t => foreign(rl[t]))
 
@@ -95,6 +106,9 @@ export function markdown (run: RunReport): string {
   const lines = [
     `Run ${run.date} — \`${run.command}\` — ${run.durationSec.toFixed(0)} s; ${run.machine.cpu}, ${run.machine.cores} cores, Node ${run.machine.node}.`,
     'Server pinned to core 0, generator processes to core 1. Ratios are ours ÷ raw ws: above 1× is more for throughput and memory, slower for latency.',
+    ...(run.machine.stalls === undefined
+      ? []
+      : [`Machine before the run (a busy loop pinned to each core, \`bench/stall-probe.ts\`): ${run.machine.stalls.map(p => `core ${p.core} lost ${fmt(p.lostPct, 1)} % of its time in gaps ≥ 1 ms, ${fmt(p.over5msPerSec, 1)} gaps ≥ 5 ms per second, longest ${fmt(p.longestMs, 1)} ms`).join('; ')}. Every server's tail latency here sits on top of these.`]),
     ...(run.repeat > 1 ? [`Relay and broadcast ran ${run.repeat} times per server, interleaved; each server's run with the least foreign load on its core is shown.`] : []),
     '',
     `| ${head.join(' | ')} |`,

@@ -115,9 +115,10 @@ export class RedisLink {
   /**
    * Fire and forget: false at once when the link is down (then the message is never sent).
    * Messages to one channel within one publish window leave as one SPUBLISH (see `batch`
-   * and `publishWindowMs`): under load that divides Redis commands, and the receiving node's
-   * events, by the batch size. Any other command first flushes them, so Redis sees every command in the
-   * order it was issued (a peer's last broadcast before the script announcing its leave).
+   * and `publishWindowMs`): under load that divides Redis commands, and the receiving
+   * node's events, by the batch size. Any other command first flushes them, so Redis sees
+   * every command in the order it was issued (a peer's last broadcast before the script
+   * announcing its leave).
    */
   publish (channel: string, payload: string): boolean {
     if (!this.available) return false

@@ -90,6 +90,14 @@ export class WsPeerSocket implements PeerSocket {
   readonly #direct: boolean
   constructor (readonly ws: WebSocket, readonly raw: Socket) {
     this.#direct = ws.extensions === ''
+    // ws also closes by itself (a protocol error, the peer's close frame, a host's shutdown):
+    // what we hold leaves before its close frame, as the answers to the frames before a
+    // violation must.
+    const close = ws.close.bind(ws)
+    ws.close = (code?: number, reason?: string | Buffer) => {
+      this.#flush()
+      close(code, reason)
+    }
   }
 
   send (data: string | Buffer, deferrable = false): void {
@@ -148,11 +156,7 @@ export class WsPeerSocket implements PeerSocket {
     this.raw.write(Array.isArray(held) ? Buffer.concat(held) : held)
   }
 
-  /** Held frames leave before the close frame, so an error still precedes its close. */
-  close (code: number, reason?: string): void {
-    this.#flush()
-    this.ws.close(code, reason)
-  }
+  close (code: number, reason?: string): void { this.ws.close(code, reason) }
 
   terminate (): void { this.ws.terminate() }
   ping (): void { this.ws.ping() }

@@ -251,6 +251,13 @@ t.test('raw protocol violations: 1002, 1007, and 1008 past 1,024 fragments', asy
     t.equal(raw.frames.slice(welcome).filter(f => f.opcode === 1).length, 0, `${name}: no text answer`)
     t.equal(await watcher.nextOf('peer-left').then(f => f.reason), 'kicked', `${name}: kicked`)
   }
+  // Frames read before the violation, in the same read, still get their answers, first.
+  const early = await open('early')
+  const welcomed = early.frames.length
+  early.write(Buffer.concat([encodeFrame(1, '{"type":"ping","id":"before"}'), encodeFrame(1, ping, { mask: false })]))
+  t.equal(await early.closed, 1002, 'a ping then an unmasked frame: 1002')
+  t.same(early.frames.slice(welcomed).map(f => f.opcode === 1 ? JSON.parse(f.payload.toString()) : f.opcode), [{ type: 'pong', id: 'before' }, 8], 'the pong, then the close frame')
+  await watcher.nextOf('peer-left')
   const ok = await open('fragments')
   ok.write(Buffer.concat([encodeFrame(1, '{"type":', { fin: false }), ...Array.from({ length: 1022 }, () => encodeFrame(0, '', { fin: false })), encodeFrame(0, '"ping","id":"f"}')]))
   t.same(await ok.nextText(), { type: 'pong', id: 'f' }, '1,024 fragments make one message')

@@ -109,7 +109,7 @@ export function markdown (run: RunReport): string {
     ...(run.machine.stalls === undefined
       ? []
       : [`Machine before the run (a busy loop pinned to each core, \`bench/stall-probe.ts\`): ${run.machine.stalls.map(p => `core ${p.core} lost ${fmt(p.lostPct, 1)} % of its time in gaps ≥ 1 ms, ${fmt(p.over5msPerSec, 1)} gaps ≥ 5 ms per second, longest ${fmt(p.longestMs, 1)} ms`).join('; ')}. Every server's tail latency here sits on top of these.`]),
-    ...(run.repeat > 1 ? [`Relay and broadcast ran ${run.repeat} times per server, interleaved; each server's run with the least foreign load on its core is shown.`] : []),
+    ...(run.repeat > 1 ? [`Relay and broadcast ran ${run.repeat} rounds of every server; for each, the round with the least foreign load on the server core is shown, all servers from that same round.`] : []),
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map(() => '---').join(' | ')} |`,

@@ -292,7 +292,8 @@ export async function broadcast (pool: Pool, kind: TargetKind, plan: Plan): Prom
 }
 
 /**
- * Senders on node A, receivers on node B, over a Redis the bench starts. Cluster mode is
+ * Senders on node A, receivers on node B, over a Redis the bench starts. Both nodes share the
+ * server core; Redis runs on the generator's (procs.ts `infraCore`). Cluster mode is
  * detected by behaviour: one probe signal from A must reach B, else the scenario is skipped.
  */
 export async function crossNode (pool: Pool, plan: Plan): Promise<RateReport> {
@@ -326,7 +327,7 @@ export async function crossNode (pool: Pool, plan: Plan): Promise<RateReport> {
       peers.push({ key: 2 * i + 1, project: `x${i}`, role: 'sender', node: 'A', to: 2 * i })
     }
     const setup = await pool.setup(base, peers)
-    const steps = await runSteps(pool, [a, b, redis], 'signal', plan.crossRates, plan, 40)
+    const steps = await runSteps(pool, [a, b], 'signal', plan.crossRates, plan, 40)
     await pool.teardown()
     return { steps, saturation: saturation(steps), throughput: throughput(steps), connected: setup.connected, failed: setup.failed, errors: setup.errors }
   } finally {

@@ -121,7 +121,7 @@ export function markdown (run: RunReport): string {
     if (cross.skipped !== undefined) lines.push(`Cross-node (A → Redis → B): skipped: ${cross.skipped}.`, '')
     else {
       const b = best(cross)
-      lines.push(`Cross-node (senders on A, receivers on B, one Redis; all three on core 0): saturation ${fmt(cross.saturation)} msg/s, p50 ${fmt(b?.p50Ms, 2)} ms, p99 ${fmt(b?.p99Ms, 2)} ms there.`, '')
+      lines.push(`Cross-node (senders on A, receivers on B, both nodes on core 0, Redis on core 1 with the generator): saturation ${fmt(cross.saturation)} msg/s, p50 ${fmt(b?.p50Ms, 2)} ms, p99 ${fmt(b?.p99Ms, 2)} ms there.`, '')
     }
   }
   lines.push('Steps (offered rate → delivered %, p50 / p99 / max ms, server CPU %, generator CPU %, foreign load on the server core %; ✗ = under 99 % or p99 ≥ 50 ms):', '')

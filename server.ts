@@ -1,4 +1,5 @@
 // Standalone entry: environment → options, logger, listen, graceful shutdown. Nothing else.
+import './services/gc-tuning.ts'
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'

@@ -1,5 +1,7 @@
 // The floor to compare against: a relay on bare `ws` with no auth, no validation, no presence,
 // no limits. Map id → socket for signals, project → sockets for broadcasts, JSON in and out.
+// The V8 setting our server makes for itself (services/gc-tuning.ts), so the floor stays the floor.
+import '../../services/gc-tuning.ts'
 import { WebSocketServer, type WebSocket } from 'ws'
 
 const port = Number(process.env.PORT)

@@ -60,9 +60,10 @@ type Hold = typeof Hold[keyof typeof Hold]
  * per frame.
  *
  * Not until the loop's check phase (setImmediate): frames held across a whole poll phase
- * are alive when V8's scavenge runs inside it, and in five runs of six the server then
- * settled into copying and promoting ~1 MB at every scavenge, with pauses twice as long
- * (`--trace-gc-nvp`, relay at 7,500 msg/s); released per callback, none of five did.
+ * are alive when V8's scavenge runs inside it. Held that way, five relay runs of six settled
+ * into copying and promoting ~1 MB at every scavenge, with pauses twice as long
+ * (`--trace-gc-nvp`); released per callback, one of five did (the rest of that cause is
+ * V8's pretenuring, services/gc-tuning.ts).
  */
 const thisTick: WsPeerSocket[] = []
 /** Sockets holding only deferrable frames (presence events), released by one shared timer. */

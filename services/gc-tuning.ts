@@ -8,6 +8,6 @@ import { setFlagsFromString } from 'node:v8'
  * later stored in it alive through every scavenge until a full GC. In relay runs at 10,000
  * msg/s, our server and the raw ws relay alike settled about half the time into copying and
  * promoting ~1 MB (mostly ws's receive buffers) at every scavenge, with pauses twice as long
- * (`--trace-gc-nvp`); with pretenuring off, none of eight runs did.
+ * (`--trace-gc-nvp`); with pretenuring off, neither did in seven runs.
  */
 setFlagsFromString('--no-allocation-site-pretenuring')

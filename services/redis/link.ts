@@ -138,9 +138,9 @@ export class RedisLink {
   /**
    * Replaced at each flush, never cleared: V8's Map.clear() on a Map old enough to live in the
    * old generation allocates the new table there and leaves the cleared one holding its
-   * entries, which every scavenge until the next full GC then treats as live. A node
-   * publishing 10,000 msg/s copied and promoted ~2.4 MB of payloads at every scavenge that
-   * way, with 7-11 ms pauses (`--trace-gc-nvp`); with a fresh Map, a few KB.
+   * entries, which every scavenge until the next full GC then treats as live. On a node
+   * publishing 10,000 msg/s, V8's heap sampler counted 23 MB of payload strings surviving
+   * scavenges in 3 s that way; with a fresh Map, 3 MB.
    */
   #batches = new Map<string, string[]>()
   #flushScheduled = false

@@ -56,7 +56,7 @@ export function makePlan (quick: boolean): Plan {
         broadcastPeersPerProject: 50,
         broadcastRates: [200, 500, 1000, 2000, 3000, 4000],
         crossPairs: 1000,
-        crossRates: [2500, 5000, 7500, 10000, 12500, 15000, 20000, 30000],
+        crossRates: [2500, 5000, 7500, 10000, 12500, 15000, 20000, 30000, 40000, 50000],
         stepMs: 4000,
         drainMs: 2000,
         payloadBytes: 200,

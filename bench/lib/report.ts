@@ -39,6 +39,9 @@ function commonStep (reports: Array<RateReport | undefined>): number | undefined
   return all.length === 0 ? undefined : Math.max(...all)
 }
 
+/** The rate of the issue's "server CPU per relayed message" target. */
+const targetRate = 10000
+
 function at (r: RateReport | undefined, rate: number | undefined): StepReport | undefined {
   return rate === undefined ? undefined : r?.steps.find(s => s.rate === rate)
 }
@@ -83,6 +86,13 @@ export function markdown (run: RunReport): string {
     row('directed relay', `p99 at ${fmt(common)} msg/s (ms)`, t => at(rl[t], common)?.p99Ms, 2)
     row('directed relay', `max at ${fmt(common)} msg/s (ms)`, t => at(rl[t], common)?.maxMs, 1)
     row('directed relay', `server CPU at ${fmt(common)} msg/s (%)`, t => at(rl[t], common)?.serverCpuPct)
+  }
+
+  // The issue states its CPU target at 10,000 msg/s; the common step above moves with the
+  // slowest baseline, so the 10,000 step gets its own rows whenever it is not that step.
+  if (common !== targetRate && at(rl.ours, targetRate) !== undefined) {
+    row('directed relay', `p99 at ${fmt(targetRate)} msg/s (ms)`, t => at(rl[t], targetRate)?.p99Ms, 2)
+    row('directed relay', `server CPU at ${fmt(targetRate)} msg/s (%)`, t => at(rl[t], targetRate)?.serverCpuPct)
   }
 
   const half = rl.ours?.saturation === undefined ? undefined : halfStep(rl.ours, rl.ours.saturation / 2)

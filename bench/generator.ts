@@ -7,11 +7,21 @@ import { FrameTemplate, WireSocket, readStamp } from './lib/wire.ts'
 import { payload, protocolFor, type PeerSpec, type Protocol, type TargetKind } from './lib/protocols.ts'
 
 export type Command =
-  | { cmd: 'setup', kind: TargetKind, ports: { A: number, B?: number }, peers: PeerSpec[], addresses: string[], concurrency: number, payloadBytes: number }
+  | { cmd: 'prepare', kind: TargetKind, peers: PeerSpec[] }
+  | { cmd: 'setup', ports: { A: number, B?: number }, addresses: string[], concurrency: number, payloadBytes: number }
   | { cmd: 'step', step: number, kind: 'signal' | 'broadcast', rate: number, durationMs: number, drainMs: number }
   | { cmd: 'teardown' }
 
-export interface SetupResult { connected: number, failed: number, errors: string[], ms: number, senders: number, unsupported?: boolean }
+export interface SetupResult {
+  connected: number
+  failed: number
+  errors: string[]
+  /** When this worker's first connection started and its last one ended (ms since the epoch). */
+  from: number
+  to: number
+  senders: number
+  unsupported?: boolean
+}
 export interface StepResult {
   sent: number
   expected: number
@@ -91,16 +101,26 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
   }
 }
 
-async function setup (c: Extract<Command, { cmd: 'setup' }>): Promise<SetupResult> {
+/**
+ * Tokens are minted in a command of their own, outside the connect window the bench times: a
+ * client gets its token from an auth service ahead of connecting, and signing would load the
+ * generator's core, not the server's.
+ */
+function prepare (c: Extract<Command, { cmd: 'prepare' }>): void {
   protocol = protocolFor(c.kind)
-  // Tokens are minted before the clock starts: a client gets its token from an auth service
-  // ahead of connecting, and signing here would load the generator, not the server.
   conns = c.peers.map(spec => ({ spec, headers: protocol.headers(spec), wire: undefined, id: undefined }))
+}
+
+function epochMs (): number {
+  return performance.timeOrigin + performance.now()
+}
+
+async function setup (c: Extract<Command, { cmd: 'setup' }>): Promise<SetupResult> {
   closed = 0
   const errors: string[] = []
   let failed = 0
   let next = 0
-  const started = performance.now()
+  const from = epochMs()
   // A bounded number of upgrades in flight, so the server's accept backlog never overflows
   // (an overflow costs a 1 s SYN retry and would be measured as a slow server).
   const lane = async (): Promise<void> => {
@@ -117,7 +137,7 @@ async function setup (c: Extract<Command, { cmd: 'setup' }>): Promise<SetupResul
     }
   }
   await Promise.all(Array.from({ length: Math.min(c.concurrency, conns.length) }, lane))
-  const ms = performance.now() - started
+  const to = epochMs()
 
   const byKey = new Map(conns.map(x => [x.spec.key, x]))
   const text = payload(c.payloadBytes)
@@ -137,7 +157,7 @@ async function setup (c: Extract<Command, { cmd: 'setup' }>): Promise<SetupResul
   if (keepAlive !== undefined) clearInterval(keepAlive)
   const ka = protocol.keepAlive
   if (ka !== undefined) keepAlive = setInterval(() => { for (const x of conns) x.wire?.sendText(ka.text) }, ka.everyMs)
-  return { connected: conns.length - failed, failed, errors, ms, senders: senders.length, unsupported }
+  return { connected: conns.length - failed, failed, errors, from, to, senders: senders.length, unsupported }
 }
 
 async function runStep (c: Extract<Command, { cmd: 'step' }>): Promise<StepResult> {
@@ -195,8 +215,12 @@ function teardown (): void {
 
 process.on('message', (msg: Command) => {
   const reply = (value: unknown): void => { process.send?.(value) }
-  if (msg.cmd === 'setup') setup(msg).then(reply, (err: Error) => reply({ connected: 0, failed: msg.peers.length, errors: [err.message], ms: 0, senders: 0 }))
+  const failedSetup = (err: Error): SetupResult => ({ connected: 0, failed: conns.length, errors: [err.message], from: epochMs(), to: epochMs(), senders: 0 })
+  if (msg.cmd === 'prepare') { prepare(msg); reply({ ok: true }) } else if (msg.cmd === 'setup') setup(msg).then(reply, (err: Error) => reply(failedSetup(err)))
   else if (msg.cmd === 'step') runStep(msg).then(reply, (err: Error) => reply({ error: err.message }))
   else if (msg.cmd === 'teardown') { teardown(); reply({ ok: true }) }
 })
 process.on('disconnect', () => { teardown(); process.exit(0) })
+// Loaded: the pool holds its first command until every worker says so, so no timed window
+// includes a worker still compiling its modules.
+process.send?.({ ready: true })

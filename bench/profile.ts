@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Pool } from './lib/pool.ts'
 import { killAll, root, startTarget } from './lib/procs.ts'
-import { capacityPeers, makePlan, oursEnv, relayPeers } from './scenarios.ts'
+import { capacityPeers, makePlan, oursEnv, relayPeers, warmUpPeers } from './scenarios.ts'
 import type { CpuProfile } from '../services/profiler.ts'
 
 const args = process.argv.slice(2)
@@ -91,15 +91,19 @@ async function main (): Promise<void> {
   const server = await startTarget(target, { env: target === 'ours' ? oursEnv : {}, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
   const pool = new Pool(2)
   try {
-    const base = { kind: target, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
+    const base = { ports: { A: server.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
     if (connectOnly) {
+      // Warmed as in the bench's capacity scenario: the profile is of a compiled connect path.
+      await pool.setup({ kind: target, ...base }, warmUpPeers(plan))
+      await pool.teardown()
+      await pool.prepare(target, capacityPeers(plan))
       window.from = monoUs()
-      const setup = await pool.setup(base, capacityPeers(plan))
+      const setup = await pool.connect(base)
       window.to = monoUs()
       delivered = setup.connected
       process.stderr.write(`profile: ${setup.connected} peers connected at ${(setup.connected / setup.ms * 1000).toFixed(0)}/s\n`)
     } else {
-      const setup = await pool.setup(base, relayPeers(plan))
+      const setup = await pool.setup({ kind: target, ...base }, relayPeers(plan))
       process.stderr.write(`profile: ${setup.connected} peers connected; relaying ${rate} msg/s for ${seconds} s\n`)
       window.from = monoUs()
       const [a, b] = await pool.step({ step: 1, kind: 'signal', rate, durationMs: seconds * 1000, drainMs: 2000 })

@@ -21,7 +21,8 @@ export interface Plan {
   stepMs: number
   drainMs: number
   payloadBytes: number
-  addresses: string[]
+  /** Loopback source addresses per connect phase (bench/lib/pool.ts `sourceBlock`). */
+  sourceAddresses: number
   concurrency: number
 }
 
@@ -41,7 +42,7 @@ export function makePlan (quick: boolean): Plan {
         stepMs: 1500,
         drainMs: 1500,
         payloadBytes: 200,
-        addresses: ['127.0.0.2', '127.0.0.3'],
+        sourceAddresses: 16,
         concurrency: 50
       }
     : {
@@ -60,7 +61,7 @@ export function makePlan (quick: boolean): Plan {
         stepMs: 4000,
         drainMs: 2000,
         payloadBytes: 200,
-        addresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'],
+        sourceAddresses: 64,
         concurrency: 50
       }
 }
@@ -141,14 +142,26 @@ export function capacityPeers (plan: Plan): PeerSpec[] {
   return peers
 }
 
+/** Peers of their own (keys and projects no measured peer uses) for a warm-up round. */
+export function warmUpPeers (plan: Plan): PeerSpec[] {
+  const count = Math.min(plan.capacityPeers, plan.quick ? 200 : 2000)
+  return Array.from({ length: count }, (_, i) => ({ key: 1_000_000 + i, project: `warm${Math.floor(i / 10)}`, role: 'idle' as const, node: 'A' as const }))
+}
+
 export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promise<CapacityReport> {
   const server = await startTarget(kind, targetOptions(kind))
   try {
+    const connect = { ports: { A: server.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
+    // Warm-up, not reported: a fresh server and generator compile their connect paths on the
+    // first few hundred connections, and whichever target ran first would pay for it.
+    await pool.setup({ kind, ...connect }, warmUpPeers(plan))
+    await pool.teardown()
+    await new Promise(resolve => setTimeout(resolve, 500))
     const before = await server.mem()
-    const peers = capacityPeers(plan)
+    await pool.prepare(kind, capacityPeers(plan))
     const cpu0 = cpuSeconds(server.pid)
     const gen0 = pool.workers.reduce((a, w) => a + cpuSeconds(w.pid ?? 0), 0)
-    const setup = await pool.setup({ kind, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
+    const setup = await pool.connect(connect)
     const cpu = cpuSeconds(server.pid) - cpu0
     const gen = pool.workers.reduce((a, w) => a + cpuSeconds(w.pid ?? 0), 0) - gen0
     // Let the event loop settle (welcomes, presence fan-out) before measuring memory.
@@ -259,7 +272,7 @@ export async function relay (pool: Pool, kind: TargetKind, plan: Plan): Promise<
   const server = await startTarget(kind, targetOptions(kind))
   try {
     const peers = relayPeers(plan)
-    const setup = await pool.setup({ kind, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
+    const setup = await pool.setup({ kind, ports: { A: server.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
     const steps = await runSteps(pool, [server], 'signal', plan.relayRates, plan, 0)
     await pool.teardown()
     return { steps, saturation: saturation(steps), throughput: throughput(steps), connected: setup.connected, failed: setup.failed, errors: setup.errors }
@@ -278,7 +291,7 @@ export async function broadcast (pool: Pool, kind: TargetKind, plan: Plan): Prom
         peers.push({ key: key++, project: `b${p}`, role: j === plan.broadcastPeersPerProject - 1 ? 'bsender' : 'breceiver', node: 'A' })
       }
     }
-    const setup = await pool.setup({ kind, ports: { A: server.port }, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
+    const setup = await pool.setup({ kind, ports: { A: server.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }, peers)
     if (setup.unsupported === true) {
       await pool.teardown()
       return { steps: [], saturation: 0, throughput: 0, connected: setup.connected, failed: setup.failed, errors: setup.errors, skipped: 'no broadcast in this server' }
@@ -305,7 +318,7 @@ export async function crossNode (pool: Pool, plan: Plan): Promise<RateReport> {
     started.push(await startTarget('ours', { env: env('bench-b') }))
     const [a, b] = started
     const ports = { A: a.port, B: b.port }
-    const base = { kind: 'ours' as const, ports, addresses: plan.addresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
+    const base = { kind: 'ours' as const, ports, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
 
     const probe = await pool.setup(base, [
       { key: 900000, project: 'xprobe', role: 'receiver', node: 'B' },

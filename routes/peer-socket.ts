@@ -4,6 +4,12 @@ import type { PeerSocket } from '../services/session.ts'
 
 const textFrame = { binary: false }
 const OPEN = 1
+const kOwner = Symbol('registry.peerSocket')
+type Owned = WebSocket & { [kOwner]: WsPeerSocket }
+
+function closeFlushed (this: Owned, code?: number, reason?: string | Buffer): void {
+  this[kOwner].closeFlushed(code, reason)
+}
 
 /**
  * A whole unmasked text frame (RFC 6455 §5.2) in one buffer: header and payload in one
@@ -95,16 +101,24 @@ export class WsPeerSocket implements PeerSocket {
    * so those sockets go through ws.send, corked instead of held.
    */
   readonly #direct: boolean
+  /** The socket's close before ours replaced it (ws's own, or routes/ws.ts's for a host). */
+  readonly #close: WebSocket['close']
   constructor (readonly ws: WebSocket, readonly raw: Socket) {
     this.#direct = ws.extensions === ''
     // ws also closes by itself (a protocol error, the peer's close frame, a host's shutdown):
     // what we hold leaves before its close frame, as the answers to the frames before a
-    // violation must.
-    const close = ws.close.bind(ws)
-    ws.close = (code?: number, reason?: string | Buffer) => {
-      this.#flush()
-      close(code, reason)
-    }
+    // violation must. One shared function finds us through the socket: a bound function
+    // and a closure per peer cost more heap than the rest of this object.
+    this.#close = ws.close
+    const owned = ws as Owned
+    owned[kOwner] = this
+    owned.close = closeFlushed
+  }
+
+  /** Whatever is held leaves first, then the close frame. */
+  closeFlushed (code?: number, reason?: string | Buffer): void {
+    this.#flush()
+    this.#close.call(this.ws, code, reason)
   }
 
   send (data: string | Buffer, deferrable = false): void {

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import { isGranted } from '../services/auth.ts'
 import { Close } from '../services/codes.ts'
 import type { Session } from '../services/session.ts'
@@ -10,6 +10,9 @@ import { refuse, requestSerializer } from './refuse.ts'
 
 const projectPattern = /^[A-Za-z0-9._-]{1,128}$/
 const wsKeyPattern = /^[+/0-9A-Za-z]{22}==$/
+const kSession = Symbol('registry.session')
+type Tagged = WebSocket & { [kSession]: Session }
+function sessionOf (ws: WebSocket): Session { return (ws as Tagged)[kSession] }
 export interface WsRouteOptions {
   /** True when the host registered @fastify/websocket: its preClose runs before ours. */
   hostWebsocket: boolean
@@ -82,6 +85,35 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     }
   }
 
+  // One set of listeners for every peer, its session on the socket itself: closures per
+  // peer (and the request's child logger they kept) were a fifth of an idle peer's heap.
+  function onMessage (this: WebSocket, data: Buffer, isBinary: boolean): void {
+    const session = sessionOf(this)
+    // A host's WebSocket server has its own maxPayload; ours still holds (PROTOCOL.md §4).
+    if (data.length > maxMessageBytes) session.kick(Close.tooBig, 'message too big')
+    else hub.receive(session, data, isBinary)
+  }
+  function onPong (this: WebSocket): void { sessionOf(this).alive = true }
+  // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
+  function onError (this: WebSocket, err: Error): void {
+    const session = sessionOf(this)
+    session.leaveReason = 'kicked'
+    fastify.log.debug({ err, peerId: session.peerId }, 'websocket closed on a protocol error')
+  }
+  function onClose (this: WebSocket, code: number): void {
+    const session = sessionOf(this)
+    hub.observer.close?.(code)
+    hub.release(session).catch(() => {})
+    fastify.log.info({
+      projectId: session.projectId,
+      peerId: session.peerId,
+      userId: session.userId,
+      closeCode: code,
+      reason: session.leaveReason,
+      durationMs: Date.now() - session.openedAt
+    }, 'peer disconnected')
+  }
+
   function accept (ws: WebSocket, request: FastifyRequest): void {
     const entry = admitted.get(request)
     if (entry === undefined) {
@@ -98,39 +130,21 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     // of a peer's heap, and every major GC walks it; the socket needs none of it.
     if (entry.response.socket === raw) entry.response.detachSocket(raw)
     ws.removeAllListeners('error')
-    const log = request.log
     if (session.closed) {
       // Released while the upgrade completed (shutdown began): tell the client why.
       ws.close(Close.goingAway, 'server shutting down')
       return
     }
-    if (opts.hostWebsocket) closeWithGoingAway(ws)
+    if (opts.hostWebsocket) ws.close = closeWithGoingAway
     // Listeners first, before anything can yield, so no frame is missed (STYLE.md §1).
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      // A host's WebSocket server has its own maxPayload; ours still holds (PROTOCOL.md §4).
-      if (data.length > maxMessageBytes) session.kick(Close.tooBig, 'message too big')
-      else hub.receive(session, data, isBinary)
-    })
-    ws.on('pong', () => { session.alive = true })
-    // ws closes itself on a protocol error (1002/1007/1008/1009): the server ended it.
-    ws.on('error', (err: Error) => {
-      session.leaveReason = 'kicked'
-      log.debug({ err }, 'websocket closed on a protocol error')
-    })
-    ws.on('close', (code: number) => {
-      hub.observer.close?.(code)
-      hub.release(session).catch(() => {})
-      log.info({
-        projectId: session.projectId,
-        peerId: session.peerId,
-        userId: session.userId,
-        closeCode: code,
-        reason: session.leaveReason,
-        durationMs: Date.now() - session.openedAt
-      }, 'peer disconnected')
-    })
+    const tagged = ws as Tagged
+    tagged[kSession] = session
+    ws.on('message', onMessage)
+    ws.on('pong', onPong)
+    ws.on('error', onError)
+    ws.on('close', onClose)
     hub.attach(session, new WsPeerSocket(ws, raw))
-    log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
+    request.log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
   }
 
   fastify.route({
@@ -150,7 +164,6 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
  * preClose, which runs before ours. We always close with a code, so a bare close can only be
  * that shutdown: make it 1001 as PROTOCOL.md §4 promises.
  */
-function closeWithGoingAway (ws: WebSocket): void {
-  const close = ws.close.bind(ws)
-  ws.close = (code?: number, reason?: string | Buffer) => { close(code ?? Close.goingAway, reason ?? (code === undefined ? 'server shutting down' : undefined)) }
+function closeWithGoingAway (this: WebSocket, code?: number, reason?: string | Buffer): void {
+  WebSocket.prototype.close.call(this, code ?? Close.goingAway, reason ?? (code === undefined ? 'server shutting down' : undefined))
 }

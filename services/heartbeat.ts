@@ -5,50 +5,53 @@ const tickMs = 100
  * Visits every member once per period, a slice of them per tick. Pinging 100,000 sockets in
  * one tick stalls the event loop for tens of milliseconds, which every relayed frame in
  * flight then waits out; spread over the period, the same pings cost a fraction of a ms per
- * tick. Members are dealt round-robin into slices, so each is visited exactly once per round.
+ * tick. A round walks the members in the order they joined, a period's share of them per
+ * tick; a Set's iterator stays valid as members come and go, so each member is one entry of
+ * one Set, not an entry in a slice and another recording which slice.
  * The timer runs only while there are members.
  */
 export class Heartbeat<T> {
-  readonly #slices: Array<Set<T>>
-  readonly #sliceOf = new Map<T, number>()
+  readonly #members = new Set<T>()
+  readonly #slices: number
   readonly #tickMs: number
-  #dealt = 0
-  #next = 0
+  #round: Iterator<T> | undefined
   #timer: NodeJS.Timeout | undefined
 
   constructor (periodMs: number, readonly visit: (member: T) => void) {
-    const slices = Math.max(1, Math.round(periodMs / tickMs))
-    this.#tickMs = periodMs / slices
-    this.#slices = Array.from({ length: slices }, () => new Set<T>())
+    this.#slices = Math.max(1, Math.round(periodMs / tickMs))
+    this.#tickMs = periodMs / this.#slices
   }
 
-  get size (): number { return this.#sliceOf.size }
+  get size (): number { return this.#members.size }
   get running (): boolean { return this.#timer !== undefined }
 
   add (member: T): void {
-    if (this.#sliceOf.has(member)) return
-    const slice = this.#dealt++ % this.#slices.length
-    this.#slices[slice].add(member)
-    this.#sliceOf.set(member, slice)
+    this.#members.add(member)
     this.#timer ??= setInterval(() => this.#tick(), this.#tickMs)
   }
 
   delete (member: T): void {
-    const slice = this.#sliceOf.get(member)
-    if (slice === undefined) return
-    this.#slices[slice].delete(member)
-    this.#sliceOf.delete(member)
-    if (this.#sliceOf.size === 0) this.stop()
+    if (this.#members.delete(member) && this.#members.size === 0) this.stop()
   }
 
   stop (): void {
     if (this.#timer !== undefined) clearInterval(this.#timer)
     this.#timer = undefined
+    this.#round = undefined
   }
 
   #tick (): void {
-    const slice = this.#slices[this.#next]
-    this.#next = (this.#next + 1) % this.#slices.length
-    for (const member of slice) this.visit(member)
+    let left = Math.ceil(this.#members.size / this.#slices)
+    this.#round ??= this.#members.values()
+    while (left-- > 0) {
+      let next = this.#round.next()
+      if (next.done === true) {
+        // The round is over: the next one starts here, a period after this one did.
+        this.#round = this.#members.values()
+        next = this.#round.next()
+        if (next.done === true) return
+      }
+      this.visit(next.value)
+    }
   }
 }

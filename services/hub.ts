@@ -5,7 +5,7 @@ import type { Peer } from './frames.ts'
 import type { ResolvedLimits } from './options.ts'
 import type { PresenceStore } from './presence/store.ts'
 import type { RegistryUser } from './auth.ts'
-import { Session, type PeerSocket } from './session.ts'
+import { Session, noPeers, type PeerSocket } from './session.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { handleFrame, type FrameContext } from './router.ts'
 
@@ -127,7 +127,7 @@ export class Hub {
   /** The upgrade completed: `welcome`, then queued frames, then live traffic. */
   attach (session: Session, socket: PeerSocket): void {
     const welcome = `{"type":"welcome","peerId":${session.peerIdJson},"projectId":${JSON.stringify(session.projectId)},"peers":${JSON.stringify(session.welcomePeers)},"rev":${session.rev}${this.#welcomeTail}`
-    session.welcomePeers = []
+    session.welcomePeers = noPeers
     session.attach(socket, welcome)
     this.observer.frameOut?.('welcome', 1)
     session.armExpiry(this.#ctx.now())

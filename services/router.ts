@@ -22,7 +22,7 @@ const maxInvalidRun = 10
 export function handleFrame (ctx: FrameContext, s: Session, text: string): Promise<void> | undefined {
   if (s.closed) return
   const hub = ctx.hub
-  const verdict = s.bucket.take(ctx.now(), hub.limits.rateLimitCloseAfterMs)
+  const verdict = s.take(ctx.now())
   const parsed = parseFrame(text)
   if (verdict !== 'ok') {
     if (verdict === 'close') {

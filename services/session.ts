@@ -16,6 +16,8 @@ export interface PeerSocket {
 interface Queued { data: string | Buffer, rev: number }
 
 const maxTimer = 2 ** 31 - 1
+/** Shared by every session that holds no welcome list: before its join, and once welcomed. */
+export const noPeers: readonly Peer[] = Object.freeze([])
 
 /**
  * One connection: its peer, its socket once upgraded, and the per-connection guards of
@@ -30,7 +32,7 @@ export class Session {
   socket: PeerSocket | undefined
   /** The rev its welcome reflects: events at or below it are already in the welcome. */
   rev = 0
-  welcomePeers: Peer[] = []
+  welcomePeers: readonly Peer[] = noPeers
   /** Token expiry (ms since epoch) including the clock tolerance. */
   expiresAt: number
   alive = true
@@ -39,7 +41,8 @@ export class Session {
   leaveReason: LeaveReason = 'closed'
   /** Serializes frames whose handling awaits, so replies and the final leave keep order. */
   pending: Promise<void> | undefined
-  readonly bucket: TokenBucket
+  readonly #limits: ResolvedLimits
+  #bucket: TokenBucket | undefined
   #outbox: Queued[] | undefined = []
   #expiry: NodeJS.Timeout | undefined
   #killer: NodeJS.Timeout | undefined
@@ -50,7 +53,17 @@ export class Session {
     this.projectId = projectId
     this.expiresAt = expiresAt
     this.openedAt = now
-    this.bucket = new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst, now)
+    this.#limits = limits
+  }
+
+  /**
+   * PROTOCOL.md §4 rate limit for one frame. The bucket is made at the first frame, full, as
+   * one made at the upgrade would be by then: an idle peer holds none.
+   */
+  take (now: number): 'ok' | 'drop' | 'close' {
+    const limits = this.#limits
+    this.#bucket ??= new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst, now)
+    return this.#bucket.take(now, limits.rateLimitCloseAfterMs)
   }
 
   get peerId (): string { return this.peer.peerId }
@@ -95,7 +108,10 @@ export class Session {
   /** Arms the 4001 close for `expiresAt`, replacing an earlier one. */
   armExpiry (now: number): void {
     if (this.#expiry !== undefined) clearTimeout(this.#expiry)
-    const delay = Math.max(0, this.expiresAt - now)
+    // Whole seconds, rounded up: Node keeps one timer list per distinct delay, and a delay to
+    // the millisecond gave nearly every session a list of its own. A second late is within
+    // what §4 promises (closed once now > exp + tolerance); never early.
+    const delay = Math.ceil(Math.max(0, this.expiresAt - now) / 1000) * 1000
     this.#expiry = setTimeout(() => {
       this.#expiry = undefined
       if (Date.now() >= this.expiresAt) this.kick(Close.tokenExpired, 'token expired')

@@ -100,11 +100,18 @@ const run: RunReport = {
 try {
   // Scenario by scenario, each target in turn: whatever else loads the machine meanwhile
   // then spreads over the targets instead of skewing one target's every figure.
-  for (const t of targets) {
-    if (scenarios.has('capacity')) {
-      log(`capacity: ${t}, ${plan.capacityPeers} idle peers`)
-      const r = run.capacity[t] = await capacity(pool, t, plan)
-      log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
+  // Connect rates swing with the machine (a busy neighbour slows every connection alike) more
+  // than relay steps do: with --repeat each server connects once per round, and its fastest
+  // round, the least disturbed, is the one reported.
+  for (let round = 0; round < repeat && scenarios.has('capacity'); round++) {
+    for (const t of targets) {
+      log(`capacity: ${t}, ${plan.capacityPeers} idle peers${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
+      const r = await capacity(pool, t, plan)
+      const kept = run.capacity[t]
+      r.roundRates = [...(kept?.roundRates ?? []), r.connectPerSec]
+      if (kept === undefined || r.connectPerSec > kept.connectPerSec) run.capacity[t] = r
+      else kept.roundRates = r.roundRates
+      log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s, server ${r.serverUsPerPeer.toFixed(0)} µs per connection; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
     }
   }
   const relayRounds: Round[] = []

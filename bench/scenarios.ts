@@ -122,8 +122,12 @@ export interface CapacityReport {
   rssMB: number
   heapMB: number
   serverCpuPct: number
+  /** The server's CPU time (user + system) per connection made: its own cost, whatever bound the rate. */
+  serverUsPerPeer: number
   /** All generator processes together, against their one core. */
   generatorCpuPct: number
+  /** With --repeat: the connect rate of every round, this one's among them. */
+  roundRates?: number[]
 }
 
 /** PROTOCOL-independent verdict of a step: ≥ 99 % delivered and p99 < 50 ms. */
@@ -180,6 +184,7 @@ export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promi
       rssMB: after.rss / 2 ** 20,
       heapMB: after.heapUsed / 2 ** 20,
       serverCpuPct: 100 * cpu / (setup.ms / 1000),
+      serverUsPerPeer: 1e6 * cpu / n,
       generatorCpuPct: 100 * gen / (setup.ms / 1000)
     }
   } finally {

@@ -82,7 +82,8 @@ export function markdown (run: RunReport): string {
   }
   const cap = run.capacity
   row('capacity', 'idle peers connected', t => cap[t]?.connected)
-  row('capacity', 'connect rate (peers/s)', t => cap[t]?.connectPerSec)
+  row('capacity', `connect rate (peers/s)${run.repeat > 1 ? `, best of ${run.repeat} rounds` : ''}`, t => cap[t]?.connectPerSec)
+  row('capacity', 'server CPU per connection (µs)', t => cap[t]?.serverUsPerPeer)
   row('capacity', 'server RSS per peer (KB)', t => cap[t]?.rssPerPeerKB, 1)
   row('capacity', 'server heap per peer (KB)', t => cap[t]?.heapPerPeerKB, 1)
   row('capacity', 'server CPU while connecting (%)', t => cap[t]?.serverCpuPct)
@@ -136,6 +137,7 @@ export function markdown (run: RunReport): string {
       ? []
       : [`Machine before the run (a busy loop pinned to each core, \`bench/stall-probe.ts\`): ${run.machine.stalls.map(p => `core ${p.core} lost ${fmt(p.lostPct, 1)} % of its time in gaps ≥ 1 ms, ${fmt(p.over5msPerSec, 1)} gaps ≥ 5 ms per second, longest ${fmt(p.longestMs, 1)} ms`).join('; ')}. Every server's tail latency here sits on top of these.`]),
     ...(run.repeat > 1 ? [`Relay and broadcast ran ${run.repeat} rounds of every server; for each, the round with the least foreign load on the server core is shown, all servers from that same round.`] : []),
+    ...(run.repeat > 1 && Object.keys(run.capacity).length > 0 ? [`Capacity ran ${run.repeat} rounds of every server, each server's fastest shown (connect rates by round: ${run.targets.filter(t => run.capacity[t] !== undefined).map(t => `${names[t]} ${(run.capacity[t]?.roundRates ?? []).map(x => fmt(x)).join(', ')}`).join('; ')}).`] : []),
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map(() => '---').join(' | ')} |`,

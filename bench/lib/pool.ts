@@ -13,8 +13,9 @@ type Connect = Omit<Extract<Command, { cmd: 'setup' }>, 'cmd' | 'addresses'> & {
  * Loopback source addresses for one connect phase, a new block each time. Each connection binds
  * its address with an ephemeral port, and the port a closed connection used stays in TIME_WAIT
  * for 60 s: reusing one address for the next phase (or a few addresses for 20,000 peers) fills
- * its port range, and Linux's bind() then scans the range in the kernel for each connection,
- * which costs the generator's core more than the server under test (seen: 5× slower phases).
+ * its port range, and bind() has to search it for a free port. With eight addresses reused,
+ * connect phases ran up to 5× slower at random, the generator's core saturated and the
+ * server's idle.
  */
 function sourceBlock (block: number, count: number): string[] {
   if (count < 1 || count > 254) throw new Error('sourceAddresses: 1 to 254')

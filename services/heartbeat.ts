@@ -42,16 +42,18 @@ export class Heartbeat<T> {
 
   #tick (): void {
     let left = Math.ceil(this.#members.size / this.#slices)
-    this.#round ??= this.#members.values()
+    // A local iterator: a visit may delete members, the last of them too, which stops us.
+    let round = this.#round ?? this.#members.values()
     while (left-- > 0) {
-      let next = this.#round.next()
+      let next = round.next()
       if (next.done === true) {
         // The round is over: the next one starts here, a period after this one did.
-        this.#round = this.#members.values()
-        next = this.#round.next()
-        if (next.done === true) return
+        round = this.#members.values()
+        next = round.next()
+        if (next.done === true) break
       }
       this.visit(next.value)
     }
+    this.#round = this.#timer === undefined ? undefined : round
   }
 }

@@ -41,3 +41,21 @@ t.test('members deleted (even during a visit) are not visited again; the timer s
   await sleep(120)
   t.equal(seen.length, before)
 })
+
+t.test('visits that delete every member within one tick stop the heartbeat cleanly', async t => {
+  const seen: number[] = []
+  const beat = new Heartbeat<number>(100, m => {
+    seen.push(m)
+    // The first visit of the tick ends everyone, as a node shutting its sockets would.
+    for (let i = 0; i < 20; i++) beat.delete(i)
+  })
+  t.teardown(() => beat.stop())
+  // 20 members over one slice: the tick would visit all 20.
+  for (let i = 0; i < 20; i++) beat.add(i)
+  await sleep(150)
+  t.same(seen, [0], 'one visit, then nothing left to visit')
+  t.equal(beat.running, false)
+  beat.add(7)
+  await sleep(150)
+  t.same(seen, [0, 7], 'a member added afterwards starts a fresh round')
+})

@@ -139,17 +139,18 @@ export function targetOptions (kind: TargetKind): { env?: Record<string, string>
   return kind === 'ours' ? { env: oursEnv } : {}
 }
 
-/** Projects of 10: a team, so presence traffic on connect stays what a real registry sees. */
+/** Idle peers in projects of 10: a team, so presence traffic on connect stays what a real registry sees. */
+function idlePeers (count: number, firstKey: number, prefix: string): PeerSpec[] {
+  return Array.from({ length: count }, (_, i) => ({ key: firstKey + i, project: `${prefix}${Math.floor(i / 10)}`, role: 'idle' as const, node: 'A' as const }))
+}
+
 export function capacityPeers (plan: Plan): PeerSpec[] {
-  const peers: PeerSpec[] = []
-  for (let i = 0; i < plan.capacityPeers; i++) peers.push({ key: i, project: `cap${Math.floor(i / 10)}`, role: 'idle', node: 'A' })
-  return peers
+  return idlePeers(plan.capacityPeers, 0, 'cap')
 }
 
 /** Peers of their own (keys and projects no measured peer uses) for a warm-up round. */
 export function warmUpPeers (plan: Plan): PeerSpec[] {
-  const count = Math.min(plan.capacityPeers, plan.quick ? 200 : 2000)
-  return Array.from({ length: count }, (_, i) => ({ key: 1_000_000 + i, project: `warm${Math.floor(i / 10)}`, role: 'idle' as const, node: 'A' as const }))
+  return idlePeers(Math.min(plan.capacityPeers, plan.quick ? 200 : 2000), 1_000_000, 'warm')
 }
 
 export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promise<CapacityReport> {

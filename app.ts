@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifySwagger from '@fastify/swagger'
 import configPlugin, { resolveConfig, type RegistryOptions } from './plugins/config.ts'
@@ -41,7 +41,8 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
         maxPayload: config.limits.maxFrameBytes,
         maxFragments: config.limits.maxFragments,
         perMessageDeflate: false,
-        clientTracking: true
+        // The hub counts our sockets; ws's own Set costs a closure and a listener per client.
+        clientTracking: false
       },
       // Its default closes with no code (1005); PROTOCOL.md §4 says 1001.
       preClose: function (this: FastifyInstance, done: (err?: Error) => void) {
@@ -77,24 +78,30 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
     return reply.code(500).send({ statusCode: 500, code: 'internal', error: 'Internal Server Error', message: 'internal error' })
   })
 
-  // @fastify/websocket would accept an upgrade to a plain HTTP route and close it at once
-  // without a code; answer it as HTTP instead (docs/protocol.md "Connecting").
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (request.ws && request.routeOptions.url?.endsWith('/v1/ws') !== true) {
-      return refuse(reply, 'bad_request', 'this route does not accept WebSocket upgrades')
+  await fastify.register(wsRoutes, { hostWebsocket })
+  // The plain HTTP routes, in a context of their own: the upgrade route, where every connection
+  // pays for each hook it passes, never runs this one.
+  await fastify.register(async (http) => {
+    http.addHook('onRequest', refuseUpgrades)
+    await http.register(restRoutes)
+    if (config.demo) await http.register(demoRoutes, { iceServers: opts.iceServers ?? [] })
+    http.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
+    if (config.metrics) {
+      http.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+        reply.type(fastify.registryMetrics.contentType)
+        return await fastify.registryMetrics.metrics()
+      })
     }
   })
+}
 
-  await fastify.register(wsRoutes, { hostWebsocket })
-  await fastify.register(restRoutes)
-  if (config.demo) await fastify.register(demoRoutes, { iceServers: opts.iceServers ?? [] })
-  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
-  if (config.metrics) {
-    fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      reply.type(fastify.registryMetrics.contentType)
-      return await fastify.registryMetrics.metrics()
-    })
-  }
+/**
+ * @fastify/websocket would accept an upgrade to a plain HTTP route and close it at once
+ * without a code; answer it as HTTP instead (docs/protocol.md "Connecting").
+ */
+function refuseUpgrades (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  if (request.ws) refuse(reply, 'bad_request', 'this route does not accept WebSocket upgrades')
+  else done()
 }
 
 export { Close }

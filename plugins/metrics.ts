@@ -56,7 +56,7 @@ export function registryMetrics (fastify: FastifyInstance, registry: Registry): 
   const hub = (): FastifyInstance['registryHub'] | undefined => fastify.hasDecorator('registryHub') ? fastify.registryHub : undefined
 
   const scraped: Array<Gauge<string> | Counter<string>> = [
-    new Gauge({ name: 'registry_connections', help: 'Open WebSocket connections of this node', registers: [], collect () { this.set(fastify.hasDecorator('websocketServer') ? fastify.websocketServer.clients.size : 0) } }),
+    new Gauge({ name: 'registry_connections', help: 'Open WebSocket connections of this node', registers: [], collect () { this.set(hub()?.connections ?? 0) } }),
     new Gauge({ name: 'registry_peers', help: 'Peers admitted on this node (upgrades in progress included)', registers: [], collect () { this.set(hub()?.size ?? 0) } }),
     new Gauge({ name: 'registry_projects', help: 'Projects with at least one peer on this node', registers: [], collect () { this.set(hub()?.projectCount ?? 0) } }),
     new Counter({ name: 'registry_frames_in_total', help: 'Client frames received, by type (invalid: refused by validation)', labelNames: ['type'], registers: [], collect () { framesIn.flush(this, 'type') } }),

@@ -9,14 +9,24 @@ import type { Duplex } from 'node:stream'
  * Returns the listener's remover.
  */
 export function endUnupgradedSockets (server: Server): () => void {
-  const onUpgrade = (_request: unknown, socket: Duplex): void => {
-    // Set by ServerResponse#assignSocket, synchronously in @fastify/websocket's listener.
-    const response = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
-    if (response === undefined || response === null) return
-    const end = (): void => { if (!socket.destroyed) socket.end(() => socket.destroy()) }
-    if (response.writableFinished) end()
-    else response.once('finish', end)
-  }
-  server.on('upgrade', onUpgrade)
-  return () => { server.removeListener('upgrade', onUpgrade) }
+  server.on('upgrade', endOnceAnswered)
+  return () => { server.removeListener('upgrade', endOnceAnswered) }
+}
+
+// Shared listeners, no closure per upgrade: every WebSocket connection passes through here.
+function endOnceAnswered (_request: unknown, socket: Duplex): void {
+  // Set by ServerResponse#assignSocket, synchronously in @fastify/websocket's listener.
+  const response = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (response === undefined || response === null) return
+  if (response.writableFinished) endSocket(socket)
+  else response.on('finish', onAnswered)
+}
+
+function onAnswered (this: ServerResponse): void {
+  // Upgraded sockets were detached from their response (routes/ws.ts) and never finish it.
+  if (this.socket !== null) endSocket(this.socket)
+}
+
+function endSocket (socket: Duplex): void {
+  if (!socket.destroyed) socket.end(() => socket.destroy())
 }

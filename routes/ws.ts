@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
 import { isGranted } from '../services/auth.ts'
@@ -12,6 +13,8 @@ const projectPattern = /^[A-Za-z0-9._-]{1,128}$/
 const wsKeyPattern = /^[+/0-9A-Za-z]{22}==$/
 const kSession = Symbol('registry.session')
 type Tagged = WebSocket & { [kSession]: Session }
+/** An admitted request's socket until its upgrade completes. */
+type Pending = Socket & { [kSession]: Session }
 function sessionOf (ws: WebSocket): Session { return (ws as Tagged)[kSession] }
 export interface WsRouteOptions {
   /** True when the host registered @fastify/websocket: its preClose runs before ours. */
@@ -23,7 +26,11 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
   const config = fastify.registryConfig
   // Without a host's server, ws enforces maxFrameBytes itself (maxPayload) before buffering.
   const maxMessageBytes = opts.hostWebsocket ? config.limits.maxFrameBytes : Infinity
-  const admitted = new WeakMap<FastifyRequest, { session: Session, onEarlyClose: () => void, response: ServerResponse }>()
+  const admitted = new WeakMap<FastifyRequest, { session: Session, response: ServerResponse }>()
+
+  function onEarlyClose (this: Pending): void {
+    hub.release(this[kSession], 'closed').catch(() => {})
+  }
 
   /** Not a valid RFC 6455 upgrade: a 4xx before any check of §2's table. */
   function checkUpgrade (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
@@ -63,16 +70,17 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     if (typeof project !== 'string' || !projectPattern.test(project)) {
       return refuse(reply, 'invalid_project', 'project must match ^[A-Za-z0-9._-]{1,128}$')
     }
-    if (!await isGranted(verified.user, project, config.authorize)) {
-      return refuse(reply, 'forbidden', `project ${project} is not granted`)
-    }
+    let granted = isGranted(verified.user, project, config.authorize)
+    if (typeof granted !== 'boolean') granted = await granted
+    if (!granted) return refuse(reply, 'forbidden', `project ${project} is not granted`)
     const admission = await hub.admit(verified.user, project)
     if (!admission.ok) return refuse(reply, admission.refusal.code, admission.refusal.message)
     const session = admission.session
     // The client may vanish before the 101: the peer must not stay listed.
-    const onEarlyClose = (): void => { hub.release(session, 'closed').catch(() => {}) }
-    request.raw.socket.once('close', onEarlyClose)
-    admitted.set(request, { session, onEarlyClose, response: reply.raw })
+    const raw = request.raw.socket as Pending
+    raw[kSession] = session
+    raw.on('close', onEarlyClose)
+    admitted.set(request, { session, response: reply.raw })
     // The 101 that ws writes next and our welcome then leave in one write (uncorked in onSocket).
     request.raw.socket.cork()
   }
@@ -123,7 +131,7 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     admitted.delete(request)
     const { session } = entry
     const raw = request.raw.socket
-    raw.removeListener('close', entry.onEarlyClose)
+    raw.removeListener('close', onEarlyClose)
     // The upgrade leaves the whole HTTP exchange reachable from the socket for as long as the
     // peer stays: the response Node assigned to it (and through it the request, Fastify's
     // request and reply, a child logger) and @fastify/websocket's error listener. That is most

@@ -45,7 +45,8 @@ export function grantedByClaims (user: RegistryUser, projectId: string): boolean
   return user.projects.includes('*') || user.projects.includes(projectId)
 }
 
-export async function isGranted (user: RegistryUser, projectId: string, authorize: Authorize | undefined): Promise<boolean> {
+/** A boolean when no `authorize` hook decides (callers on the upgrade path need not wait a turn). */
+export function isGranted (user: RegistryUser, projectId: string, authorize: Authorize | undefined): boolean | Promise<boolean> {
   if (authorize === undefined) return grantedByClaims(user, projectId)
-  return await authorize(user, projectId)
+  return authorize(user, projectId)
 }

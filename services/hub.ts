@@ -62,6 +62,8 @@ export class Hub {
   readonly #onProject: BusHandler = (msg) => this.#fromProject(msg)
   readonly #onNode: BusHandler = (msg) => this.#fromNode(msg)
   #sessions = 0
+  /** Sessions attached to a socket and not yet released. */
+  #connections = 0
   #sampleCountdown = relaySampleEvery
   /** performance.now() when the frame being handled was picked for timing, else 0. */
   #sampledAt = 0
@@ -90,6 +92,8 @@ export class Hub {
 
   /** Local sessions, pending ones included. */
   get size (): number { return this.#sessions }
+  /** Local sessions with an open socket (upgraded, not yet released). */
+  get connections (): number { return this.#connections }
   get draining (): boolean { return this.#draining }
   /** Projects with local sessions; lets tests prove churn leaves nothing behind. */
   get projectCount (): number { return this.#projects.size }
@@ -108,7 +112,10 @@ export class Hub {
     if (user.name !== undefined) peer.name = user.name
     const session = new Session(peer, projectId, user.exp * 1000 + this.limits.clockToleranceMs, this.limits, now)
     try {
-      await this.#add(session)
+      // Awaited only when it subscribes: a peer joining a project this node already serves
+      // (nearly every peer) skips a turn of the microtask queue.
+      const adding = this.#add(session)
+      if (adding !== undefined) await adding
       const joined = await this.presence.join(projectId, peer, this.nodeId, this.limits)
       if (!joined.ok) {
         await this.#remove(session)
@@ -129,6 +136,7 @@ export class Hub {
     const welcome = `{"type":"welcome","peerId":${session.peerIdJson},"projectId":${JSON.stringify(session.projectId)},"peers":${JSON.stringify(session.welcomePeers)},"rev":${session.rev}${this.#welcomeTail}`
     session.welcomePeers = noPeers
     session.attach(socket, welcome)
+    this.#connections++
     this.observer.frameOut?.('welcome', 1)
     session.armExpiry(this.#ctx.now())
     this.#heartbeat.add(session)
@@ -270,24 +278,25 @@ export class Hub {
     session.pending = tail
   }
 
-  async #add (session: Session): Promise<void> {
+  /** A promise only when the project is new to this node and its channel must be subscribed. */
+  #add (session: Session): Promise<void> | undefined {
     let sessions = this.#projects.get(session.projectId)
+    this.#sessions++
     if (sessions === undefined) {
       this.#projects.set(session.projectId, sessions = new Map())
       sessions.set(session.peerId, session)
-      this.#sessions++
       // Subscribed before the join, so no event after the join's rev can be missed.
-      await this.bus.subscribeProject(session.projectId, this.#onProject)
-      return
+      return this.bus.subscribeProject(session.projectId, this.#onProject)
     }
     sessions.set(session.peerId, session)
-    this.#sessions++
+    return undefined
   }
 
   async #remove (session: Session): Promise<void> {
     const sessions = this.#projects.get(session.projectId)
     if (sessions === undefined || !sessions.delete(session.peerId)) return
     this.#sessions--
+    if (session.socket !== undefined) this.#connections--
     this.#heartbeat.delete(session)
     if (sessions.size > 0) return
     this.#projects.delete(session.projectId)

@@ -72,6 +72,7 @@ t.test('frames, errors, refusals, closes and gauges are counted', async t => {
   text = await scrape(url)
   t.equal(sample(text, 'registry_closes_total', { code: '1000' }), 1)
   t.equal(sample(text, 'registry_peers'), 1)
+  t.equal(sample(text, 'registry_connections'), 1, 'the hub stops counting a socket once its peer left')
   // Counters are flushed as deltas: a second scrape must not double them.
   t.equal(sample(text, 'registry_frames_in_total', { type: 'signal' }), 65)
 })

@@ -26,7 +26,8 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
   const config = fastify.registryConfig
   // Without a host's server, ws enforces maxFrameBytes itself (maxPayload) before buffering.
   const maxMessageBytes = opts.hostWebsocket ? config.limits.maxFrameBytes : Infinity
-  const admitted = new WeakMap<FastifyRequest, { session: Session, response: ServerResponse }>()
+  /** Admitted requests and the response Node bound to their socket; the session is on the socket. */
+  const admitted = new WeakMap<FastifyRequest, ServerResponse>()
 
   function onEarlyClose (this: Pending): void {
     hub.release(this[kSession], 'closed').catch(() => {})
@@ -80,9 +81,9 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     const raw = request.raw.socket as Pending
     raw[kSession] = session
     raw.on('close', onEarlyClose)
-    admitted.set(request, { session, response: reply.raw })
+    admitted.set(request, reply.raw)
     // The 101 that ws writes next and our welcome then leave in one write (uncorked in onSocket).
-    request.raw.socket.cork()
+    raw.cork()
   }
 
   function onSocket (ws: WebSocket, request: FastifyRequest): void {
@@ -123,20 +124,20 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
   }
 
   function accept (ws: WebSocket, request: FastifyRequest): void {
-    const entry = admitted.get(request)
-    if (entry === undefined) {
+    const response = admitted.get(request)
+    if (response === undefined) {
       ws.close(Close.internalError)
       return
     }
     admitted.delete(request)
-    const { session } = entry
-    const raw = request.raw.socket
+    const raw = request.raw.socket as Pending
+    const session = raw[kSession]
     raw.removeListener('close', onEarlyClose)
     // The upgrade leaves the whole HTTP exchange reachable from the socket for as long as the
     // peer stays: the response Node assigned to it (and through it the request, Fastify's
     // request and reply, a child logger) and @fastify/websocket's error listener. That is most
     // of a peer's heap, and every major GC walks it; the socket needs none of it.
-    if (entry.response.socket === raw) entry.response.detachSocket(raw)
+    if (response.socket === raw) response.detachSocket(raw)
     ws.removeAllListeners('error')
     if (session.closed) {
       // Released while the upgrade completed (shutdown began): tell the client why.

@@ -11,6 +11,7 @@ import restRoutes from './routes/rest.ts'
 import demoRoutes from './routes/demo.ts'
 import { refusalBody, refuse, requestSerializer } from './routes/refuse.ts'
 import { endUnupgradedSockets } from './routes/upgrades.ts'
+import { childLoggerWithBoundSerializers } from './routes/request-logger.ts'
 import { Close } from './services/codes.ts'
 
 export type { RegistryOptions } from './plugins/config.ts'
@@ -23,7 +24,10 @@ export type { RegistryUser, Authorize } from './services/auth.ts'
 export default async function registry (fastify: FastifyInstance, opts: RegistryOptions): Promise<void> {
   const config = resolveConfig(opts)
   // Our routes log their URL without ?access_token= (PROTOCOL.md §1), whatever the host's logger.
-  fastify.addHook('onRoute', (route) => { route.logSerializers ??= { req: requestSerializer } })
+  fastify.addHook('onRoute', (route) => {
+    route.logSerializers ??= { req: requestSerializer }
+    route.childLoggerFactory ??= childLoggerWithBoundSerializers
+  })
   const paramLength = fastify.initialConfig.routerOptions?.maxParamLength ?? 100
   if (paramLength < 128) {
     fastify.log.warn({ maxParamLength: paramLength }, 'REST answers 414 for project ids longer than the host\'s routerOptions.maxParamLength; set it to 128')

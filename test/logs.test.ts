@@ -76,3 +76,20 @@ t.test('embedded: our routes log no token through the host\'s plain logger', asy
   t.same(leaks(ours, good), [], 'the good token nowhere on our routes')
   t.same(leaks(ours, bad), [], 'the bad token nowhere on our routes')
 })
+
+t.test('embedded: request loggers keep the host\'s child factory, the request id and the redaction', async t => {
+  const { wsUrl, logs } = await build(t, {
+    captureLogs: 'info',
+    fastify: {
+      childLoggerFactory: function (logger, bindings, opts) { return logger.child({ ...bindings, tenant: 'host' }, opts) }
+    }
+  })
+  const good = token({ sub: 'logged' })
+  await connect(t, wsUrl('p1'), { token: good, query: true })
+  const connected = logs.find(l => l.msg === 'peer connected')
+  t.equal(connected?.tenant, 'host', 'the host\'s factory made the logger')
+  t.match(connected?.reqId, /^req-/, 'with the request id')
+  const incoming = logs.find(l => l.msg === 'incoming request' && JSON.stringify(l.req).includes('/v1/ws'))
+  t.match(incoming, { tenant: 'host', req: { url: /access_token=\[REDACTED\]/ } }, 'the route\'s serializer still redacts the URL')
+  t.same(leaks(logs.map(l => JSON.stringify(l)), good), [], 'the token nowhere')
+})

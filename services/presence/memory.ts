@@ -1,7 +1,7 @@
 import type { Bus } from '../bus/bus.ts'
 import type { LeaveReason } from '../codes.ts'
-import type {
-  AdmissionLimits, JoinOutcome, ListOutcome, Peer, PresenceEvent, PresenceStore, UpdateOutcome
+import {
+  peersOf, type AdmissionLimits, type JoinOutcome, type ListOutcome, type Peer, type PresenceEvent, type PresenceStore, type UpdateOutcome
 } from './store.ts'
 
 interface Entry { peer: Peer, nodeId: string }
@@ -31,7 +31,7 @@ export class MemoryPresence implements PresenceStore {
     }
     const target = project ?? { rev: 0, peers: new Map() }
     if (project === undefined) this.#projects.set(projectId, target)
-    const peers = Array.from(target.peers.values(), e => e.peer)
+    const peers = peersOf(target.peers)
     target.peers.set(peer.peerId, { peer, nodeId })
     this.#connectionsByUser.set(peer.userId, userCount + 1)
     const rev = this.#announce(projectId, target, { type: 'peer-joined', peer, rev: 0 })
@@ -65,7 +65,7 @@ export class MemoryPresence implements PresenceStore {
   async list (projectId: string): Promise<ListOutcome> {
     const project = this.#projects.get(projectId)
     if (project === undefined) return { ok: true, peers: [], rev: 0 }
-    return { ok: true, peers: Array.from(project.peers.values(), e => e.peer), rev: project.rev }
+    return { ok: true, peers: peersOf(project.peers), rev: project.rev }
   }
 
   locate (projectId: string, peerId: string): string | undefined {

@@ -1,6 +1,6 @@
 import type { PresenceSource } from '../bus/bus.ts'
 import { parseEntry } from '../redis/keys.ts'
-import type { Peer, PresenceEvent } from './store.ts'
+import { peersOf, type Peer, type PresenceEvent } from './store.ts'
 
 export interface Entry { peer: Peer, nodeId: string }
 
@@ -70,7 +70,7 @@ export class Replica {
   }
 
   list (): Peer[] {
-    return Array.from(this.peers.values(), e => e.peer)
+    return peersOf(this.peers)
   }
 
   #change (event: PresenceEvent, source: PresenceSource | undefined): void {

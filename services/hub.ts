@@ -6,6 +6,7 @@ import type { ResolvedLimits } from './options.ts'
 import type { PresenceStore } from './presence/store.ts'
 import type { RegistryUser } from './auth.ts'
 import { Session, noPeers, type PeerSocket } from './session.ts'
+import { peerListJson } from './peer-json.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { handleFrame, type FrameContext } from './router.ts'
 
@@ -133,7 +134,7 @@ export class Hub {
 
   /** The upgrade completed: `welcome`, then queued frames, then live traffic. */
   attach (session: Session, socket: PeerSocket): void {
-    const welcome = `{"type":"welcome","peerId":${session.peerIdJson},"projectId":${JSON.stringify(session.projectId)},"peers":${JSON.stringify(session.welcomePeers)},"rev":${session.rev}${this.#welcomeTail}`
+    const welcome = `{"type":"welcome","peerId":${session.peerIdJson},"projectId":${JSON.stringify(session.projectId)},"peers":${peerListJson(session.welcomePeers)},"rev":${session.rev}${this.#welcomeTail}`
     session.welcomePeers = noPeers
     session.attach(socket, welcome)
     this.#connections++

@@ -3,6 +3,7 @@ import { parseFrame, type ClientFrame } from './frames.ts'
 import { isGranted, type Authorize, type VerifyOutcome } from './auth.ts'
 import type { Hub } from './hub.ts'
 import type { Session } from './session.ts'
+import { peerListJson } from './peer-json.ts'
 
 export interface FrameContext {
   hub: Hub
@@ -78,11 +79,8 @@ function reply (hub: Hub, s: Session, outcome: ReturnType<Hub['signal']>, id: st
 async function listPeers (hub: Hub, s: Session, id: string | undefined): Promise<void> {
   const listed = await hub.presence.list(s.projectId)
   if (!listed.ok) return sendError(hub, s, listed.code, listed.message, id)
-  const frame: Record<string, unknown> = { type: 'peers' }
-  if (id !== undefined) frame.id = id
-  frame.peers = listed.peers
-  frame.rev = listed.rev
-  s.deliver(JSON.stringify(frame))
+  const idPart = id === undefined ? '' : `,"id":${JSON.stringify(id)}`
+  s.deliver(`{"type":"peers"${idPart},"peers":${peerListJson(listed.peers)},"rev":${listed.rev}}`)
   hub.observer.frameOut?.('peers', 1)
 }
 

@@ -28,3 +28,15 @@ export function peerListJson (peers: readonly Peer[]): string {
   for (let i = 1; i < peers.length; i++) json += ',' + peerJson(peers[i])
   return json + ']'
 }
+
+/** Peers read back from their stored JSON (the Redis store's entries): a long list keeps each string, so its welcome needs no stringify. */
+export function parsePeers (jsons: readonly string[]): Peer[] {
+  const keep = jsons.length >= cacheFrom
+  const peers: Peer[] = []
+  for (const json of jsons) {
+    const peer = JSON.parse(json) as Peer
+    if (keep) made.set(peer, json)
+    peers.push(peer)
+  }
+  return peers
+}

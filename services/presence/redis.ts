@@ -5,6 +5,7 @@ import type { RedisLink } from '../redis/link.ts'
 import { Liveness } from './redis-liveness.ts'
 import { LocalPeers } from './redis-local.ts'
 import { Replica, type Snapshot } from './redis-replica.ts'
+import { parsePeers } from '../peer-json.ts'
 import type {
   AdmissionLimits, JoinOutcome, ListOutcome, Peer, PresenceEvent, PresenceStore, UpdateOutcome
 } from './store.ts'
@@ -83,7 +84,7 @@ export class RedisPresence implements PresenceStore {
         this.#replicas.set(projectId, replica)
         for (const e of early.events) this.observe(projectId, e.event, e.source)
       }
-      return { ok: true, peers: others.map(e => JSON.parse(e.slice(e.indexOf('|') + 1)) as Peer), rev }
+      return { ok: true, peers: parsePeers(others.map(e => e.slice(e.indexOf('|') + 1))), rev }
     } catch (err) {
       // The join may or may not have happened: undo it once Redis answers.
       this.#orphans.push({ projectId, peerId: peer.peerId, userId: peer.userId, reason: 'closed' })

@@ -3,9 +3,9 @@ import type { Peer } from './frames.ts'
 /**
  * Each listed peer's JSON, made once. A welcome lists every peer already in the project, so a
  * project filling up serializes each of its peers again for every later joiner: 1,000 joins
- * (the default maxPeersPerProject) stringify ~500,000 peers, ~200 ms of a blocked loop in a
- * loop of its own; joined from strings made once, ~12 ms. A peer is never changed in place (a
- * meta update makes a new one), so a string never goes stale; it lives as long as its peer.
+ * (the default maxPeersPerProject) stringify ~500,000 peers, ~200 ms that block the loop
+ * (measured alone); joined from strings made once, ~12 ms. A peer is never changed in place
+ * (a meta update makes a new one), so a string never goes stale; it lives as long as its peer.
  */
 const made = new WeakMap<Peer, string>()
 

@@ -1,6 +1,6 @@
 import type { PresenceSource } from '../bus/bus.ts'
 import type { LeaveReason } from '../codes.ts'
-import { keys, projectKeys } from '../redis/keys.ts'
+import { keys, parseEntry, projectKeys } from '../redis/keys.ts'
 import type { RedisLink } from '../redis/link.ts'
 import { Liveness } from './redis-liveness.ts'
 import { LocalPeers } from './redis-local.ts'
@@ -84,7 +84,7 @@ export class RedisPresence implements PresenceStore {
         this.#replicas.set(projectId, replica)
         for (const e of early.events) this.observe(projectId, e.event, e.source)
       }
-      return { ok: true, peers: parsePeers(others.map(e => e.slice(e.indexOf('|') + 1))), rev }
+      return { ok: true, peers: parsePeers(others.map(e => parseEntry(e).json)), rev }
     } catch (err) {
       // The join may or may not have happened: undo it once Redis answers.
       this.#orphans.push({ projectId, peerId: peer.peerId, userId: peer.userId, reason: 'closed' })

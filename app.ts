@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifySwagger from '@fastify/swagger'
@@ -39,9 +40,16 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
   await fastify.register(hubPlugin)
 
   const hostWebsocket = fastify.hasDecorator('websocketServer')
+  if (hostWebsocket && config.directUpgrades) {
+    fastify.log.warn('registry option directUpgrades: the host registered @fastify/websocket, which takes every upgrade; Fastify admits them')
+  }
+  // directUpgrades: routes/ws.ts takes the server's upgrades and passes @fastify/websocket, through
+  // this server that never listens, those it does not admit itself.
+  const routed = !hostWebsocket && config.directUpgrades ? createServer() : undefined
   if (!hostWebsocket) {
     await fastify.register(fastifyWebsocket, {
       options: {
+        ...(routed !== undefined ? { server: routed } : {}),
         maxPayload: config.limits.maxFrameBytes,
         maxFragments: config.limits.maxFragments,
         perMessageDeflate: false,
@@ -56,7 +64,7 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
       },
       errorHandler: (err: Error, _socket, request) => { request.log.debug({ err }, 'websocket closed on a protocol error') }
     } as Parameters<typeof fastifyWebsocket>[1])
-    const stopEnding = endUnupgradedSockets(fastify.server)
+    const stopEnding = endUnupgradedSockets(routed ?? fastify.server)
     fastify.addHook('onClose', (_instance, done) => { stopEnding(); done() })
   } else {
     fastify.addHook('preClose', (done) => { fastify.registryHub.drain(); done() })
@@ -82,7 +90,7 @@ export default async function registry (fastify: FastifyInstance, opts: Registry
     return reply.code(500).send({ statusCode: 500, code: 'internal', error: 'Internal Server Error', message: 'internal error' })
   })
 
-  await fastify.register(wsRoutes, { hostWebsocket })
+  await fastify.register(wsRoutes, { hostWebsocket, routed })
   // The plain HTTP routes, in a context of their own: the upgrade route, where every connection
   // pays for each hook it passes, never runs this one.
   await fastify.register(async (http) => {

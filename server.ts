@@ -40,7 +40,8 @@ app.setNotFoundHandler((request, reply) => {
   reply.code(404).send(refusalBody('not_found', `no route for ${request.method} ${redactUrl(request.url)}`))
 })
 
-await app.register(registry, { ...env.options, redis: env.redisUrl })
+// Our own Fastify instance: no host's hooks to run on an upgrade, so admit upgrades directly.
+await app.register(registry, { ...env.options, redis: env.redisUrl, directUpgrades: true })
 
 // Profiling and heap snapshots (plugins/admin.ts) on their own listener, only when asked for.
 const admin = env.adminPort === undefined ? undefined : Fastify({ loggerInstance: app.log.child({ listener: 'admin' }) })

@@ -67,13 +67,16 @@ function describeJwtError (err: unknown): string {
  */
 export function tokenFrom (request: FastifyRequest, allowQuery: boolean): string | undefined {
   const header = request.headers.authorization
-  if (header !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return tokenOf(header, allowQuery && header === undefined ? (request.query as Record<string, unknown> | undefined)?.access_token : undefined)
+}
+
+/** tokenFrom for a request Fastify has not parsed: the header, else the query's value if it is one string. */
+export function tokenOf (authorization: string | undefined, queryToken: unknown): string | undefined {
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
     return match === null ? '' : match[1]
   }
-  if (!allowQuery) return undefined
-  const q = (request.query as Record<string, unknown> | undefined)?.access_token
-  return typeof q === 'string' ? q : undefined
+  return typeof queryToken === 'string' ? queryToken : undefined
 }
 
 export default fp(authPlugin, { name: 'registry-auth', dependencies: ['registry-config'] })

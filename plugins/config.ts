@@ -30,6 +30,7 @@ export interface RegistryConfig {
   redis: RedisOption | undefined
   metrics: boolean
   demo: boolean
+  directUpgrades: boolean
 }
 
 declare module 'fastify' {
@@ -59,7 +60,8 @@ export function resolveConfig (opts: RegistryOptions): RegistryConfig {
     store,
     redis: redis === '' ? undefined : redis,
     metrics: data.metrics ?? true,
-    demo: data.demo ?? false
+    demo: data.demo ?? false,
+    directUpgrades: data.directUpgrades ?? false
   }
 }
 

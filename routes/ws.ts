@@ -1,11 +1,11 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
 import { isGranted } from '../services/auth.ts'
-import { Close } from '../services/codes.ts'
+import { Close, type Refusal } from '../services/codes.ts'
 import type { Session } from '../services/session.ts'
-import { tokenFrom } from '../plugins/auth.ts'
+import { tokenFrom, tokenOf } from '../plugins/auth.ts'
 import { WsPeerSocket } from './peer-socket.ts'
 import { refuse, requestSerializer } from './refuse.ts'
 
@@ -16,9 +16,19 @@ type Tagged = WebSocket & { [kSession]: Session }
 /** An admitted request's socket until its upgrade completes. */
 type Pending = Socket & { [kSession]: Session }
 function sessionOf (ws: WebSocket): Session { return (ws as Tagged)[kSession] }
+type Outcome = { ok: true, session: Session } | ({ ok: false } & Refusal)
+/** A refusal the direct path reached first, for the routed path to answer as it answers every other. */
+const kRefusal = Symbol('registry.refusal')
+type Refused = IncomingMessage & { [kRefusal]?: Outcome & { ok: false } }
+
 export interface WsRouteOptions {
   /** True when the host registered @fastify/websocket: its preClose runs before ours. */
   hostWebsocket: boolean
+  /**
+   * Set with `directUpgrades`: the server @fastify/websocket listens on instead of Fastify's.
+   * We take Fastify's upgrades, admit those to our route ourselves and hand it every other.
+   */
+  routed?: Server
 }
 
 export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteOptions): Promise<void> {
@@ -39,58 +49,75 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
       refuse(reply, 'upgrade_required', 'this endpoint only accepts WebSocket upgrades')
       return
     }
-    const h = request.headers
-    if (h.upgrade?.toLowerCase() !== 'websocket') {
-      refuse(reply, 'bad_request', 'Upgrade header must be "websocket"')
-      return
-    }
-    if (h['sec-websocket-version'] !== '13') {
-      reply.header('sec-websocket-version', '13')
-      refuse(reply, 'upgrade_required', 'Sec-WebSocket-Version must be 13')
-      return
-    }
-    const key = h['sec-websocket-key']
-    if (typeof key !== 'string' || !wsKeyPattern.test(key.trim())) {
-      refuse(reply, 'bad_request', 'missing or invalid Sec-WebSocket-Key')
+    const problem = upgradeProblem(request.headers)
+    if (problem !== undefined) {
+      if (problem.code === 'upgrade_required') reply.header('sec-websocket-version', '13')
+      refuse(reply, problem.code, problem.message)
       return
     }
     done()
   }
 
   /** PROTOCOL.md §2, in the table's order; the join itself is refusals #5–#7. */
-  async function admit (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const origin = request.headers.origin
+  async function admission (origin: string | undefined, token: string | undefined, project: unknown): Promise<Outcome> {
     if (config.allowedOrigins !== undefined && origin !== undefined && !config.allowedOrigins.has(origin)) {
-      return refuse(reply, 'origin_not_allowed', 'origin not allowed')
+      return { ok: false, code: 'origin_not_allowed', message: 'origin not allowed' }
     }
-    const token = tokenFrom(request, true)
-    if (token === undefined || token === '') return refuse(reply, 'unauthorized', 'missing bearer token')
+    if (token === undefined || token === '') return { ok: false, code: 'unauthorized', message: 'missing bearer token' }
     const verified = fastify.registryVerify(token)
-    if (!verified.ok) return refuse(reply, 'unauthorized', verified.message)
-    const project = (request.query as Record<string, unknown>).project
+    if (!verified.ok) return { ok: false, code: 'unauthorized', message: verified.message }
     if (typeof project !== 'string' || !projectPattern.test(project)) {
-      return refuse(reply, 'invalid_project', 'project must match ^[A-Za-z0-9._-]{1,128}$')
+      return { ok: false, code: 'invalid_project', message: 'project must match ^[A-Za-z0-9._-]{1,128}$' }
     }
     let granted = isGranted(verified.user, project, config.authorize)
     if (typeof granted !== 'boolean') granted = await granted
-    if (!granted) return refuse(reply, 'forbidden', `project ${project} is not granted`)
-    const admission = await hub.admit(verified.user, project)
-    if (!admission.ok) return refuse(reply, admission.refusal.code, admission.refusal.message)
-    const session = admission.session
-    // The client may vanish before the 101: the peer must not stay listed.
-    const raw = request.raw.socket as Pending
+    if (!granted) return { ok: false, code: 'forbidden', message: `project ${project} is not granted` }
+    const admitted = await hub.admit(verified.user, project)
+    return admitted.ok ? admitted : { ok: false, ...admitted.refusal }
+  }
+
+  /**
+   * An admitted socket carries its session until the upgrade completes. False when the client
+   * already went while it was admitted: its 'close' has passed, so the session goes now.
+   */
+  function hold (raw: Pending, session: Session): boolean {
+    if (raw.destroyed) {
+      hub.release(session, 'closed').catch(() => {})
+      return false
+    }
     raw[kSession] = session
+    // The client may vanish before the 101: the peer must not stay listed.
     raw.on('close', onEarlyClose)
-    admitted.set(request, reply.raw)
-    // The 101 that ws writes next and our welcome then leave in one write (uncorked in onSocket).
+    // The 101 that ws writes next and our welcome then leave in one write (uncorked once accepted).
     raw.cork()
+    return true
+  }
+
+  async function admit (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const outcome = (request.raw as Refused)[kRefusal] ??
+      await admission(request.headers.origin, tokenFrom(request, true), (request.query as Record<string, unknown>).project)
+    if (!outcome.ok) return refuse(reply, outcome.code, outcome.message)
+    if (hold(request.raw.socket as Pending, outcome.session)) admitted.set(request, reply.raw)
   }
 
   function onSocket (ws: WebSocket, request: FastifyRequest): void {
+    const raw = request.raw.socket as Pending
     try {
-      accept(ws, request)
+      const response = admitted.get(request)
+      if (response === undefined) {
+        ws.close(Close.internalError)
+        return
+      }
+      admitted.delete(request)
+      // The upgrade leaves the whole HTTP exchange reachable from the socket for as long as the
+      // peer stays: the response Node assigned to it (and through it the request, Fastify's
+      // request and reply, a child logger) and @fastify/websocket's error listener. That is most
+      // of a peer's heap, and every major GC walks it; the socket needs none of it.
+      if (response.socket === raw) response.detachSocket(raw)
+      ws.removeAllListeners('error')
+      accept(ws, raw, request.log)
     } finally {
-      request.raw.socket.uncork()
+      raw.uncork()
     }
   }
 
@@ -123,22 +150,9 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     }, 'peer disconnected')
   }
 
-  function accept (ws: WebSocket, request: FastifyRequest): void {
-    const response = admitted.get(request)
-    if (response === undefined) {
-      ws.close(Close.internalError)
-      return
-    }
-    admitted.delete(request)
-    const raw = request.raw.socket as Pending
+  function accept (ws: WebSocket, raw: Pending, log: FastifyBaseLogger): void {
     const session = raw[kSession]
     raw.removeListener('close', onEarlyClose)
-    // The upgrade leaves the whole HTTP exchange reachable from the socket for as long as the
-    // peer stays: the response Node assigned to it (and through it the request, Fastify's
-    // request and reply, a child logger) and @fastify/websocket's error listener. That is most
-    // of a peer's heap, and every major GC walks it; the socket needs none of it.
-    if (response.socket === raw) response.detachSocket(raw)
-    ws.removeAllListeners('error')
     if (session.closed) {
       // Released while the upgrade completed (shutdown began): tell the client why.
       ws.close(Close.goingAway, 'server shutting down')
@@ -153,7 +167,56 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     ws.on('error', onError)
     ws.on('close', onClose)
     hub.attach(session, new WsPeerSocket(ws, raw))
-    request.log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
+    log.info({ projectId: session.projectId, peerId: session.peerId, userId: session.userId }, 'peer connected')
+  }
+
+  /**
+   * `directUpgrades`: an upgrade to our route is admitted here, before Fastify's request
+   * lifecycle (a request and reply, a ServerResponse, a child logger, four hooks), which cost a
+   * third of a connection's CPU (README "Performance"). Whatever is not a valid upgrade to our
+   * route, and every refusal, goes on to @fastify/websocket and Fastify as before, so refusals
+   * keep their statuses, bodies, hooks and logs; a refusal found here is answered there, not
+   * found twice.
+   */
+  function onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const url = req.url ?? ''
+    const routed = opts.routed as Server
+    if (req.method !== 'GET' || !url.startsWith(wsPath) || (url.length > wsPath.length && url[wsPath.length] !== '?') ||
+      upgradeProblem(req.headers) !== undefined) {
+      routed.emit('upgrade', req, socket, head)
+      return
+    }
+    // Node took its own error listener off before the upgrade; an unguarded error would throw.
+    socket.on('error', destroySocket)
+    const query = new URLSearchParams(url.slice(wsPath.length + 1))
+    const upgrade = (outcome: Outcome | undefined): void => {
+      socket.removeListener('error', destroySocket)
+      if (outcome?.ok !== true) {
+        // Fastify answers: the refusal found here, or (after a failure here) whatever it finds.
+        if (outcome !== undefined) (req as Refused)[kRefusal] = outcome
+        if (!socket.destroyed) routed.emit('upgrade', req, socket, head)
+        return
+      }
+      const raw = socket as Pending
+      if (!hold(raw, outcome.session)) return
+      fastify.websocketServer.handleUpgrade(req, socket, head, (ws) => {
+        try {
+          accept(ws, raw, fastify.log)
+        } finally {
+          raw.uncork()
+        }
+      })
+    }
+    admission(req.headers.origin, tokenOf(req.headers.authorization, single(query, 'access_token')), single(query, 'project'))
+      .then(upgrade, () => { upgrade(undefined) })
+  }
+  const wsPath = `${fastify.prefix}/v1/ws`
+  if (opts.routed !== undefined) {
+    fastify.server.on('upgrade', onUpgrade)
+    fastify.addHook('onClose', (_instance, done) => {
+      fastify.server.removeListener('upgrade', onUpgrade)
+      done()
+    })
   }
 
   fastify.route({
@@ -167,6 +230,23 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     wsHandler: onSocket
   })
 }
+
+/** Why a request is not a valid RFC 6455 upgrade; undefined when it is one. */
+function upgradeProblem (h: IncomingHttpHeaders): Refusal | undefined {
+  if (h.upgrade?.toLowerCase() !== 'websocket') return { code: 'bad_request', message: 'Upgrade header must be "websocket"' }
+  if (h['sec-websocket-version'] !== '13') return { code: 'upgrade_required', message: 'Sec-WebSocket-Version must be 13' }
+  const key = h['sec-websocket-key']
+  if (typeof key !== 'string' || !wsKeyPattern.test(key.trim())) return { code: 'bad_request', message: 'missing or invalid Sec-WebSocket-Key' }
+  return undefined
+}
+
+/** A query parameter as Fastify's parser gives it to the routed path: a string only when it appears once. */
+function single (query: URLSearchParams, name: string): string | undefined {
+  const values = query.getAll(name)
+  return values.length === 1 ? values[0] : undefined
+}
+
+function destroySocket (this: Socket): void { this.destroy() }
 
 /**
  * A host's @fastify/websocket closes every client with a bare `close()` (1005) in its

@@ -47,7 +47,13 @@ export const RegistryOptionsSchema = Type.Object({
   metrics: Type.Optional(Type.Boolean()),
   demo: Type.Optional(Type.Boolean()),
   /** STUN/TURN servers the demo page uses; none means host candidates only (one machine or LAN). */
-  iceServers: Type.Optional(Type.Array(IceServerSchema))
+  iceServers: Type.Optional(Type.Array(IceServerSchema)),
+  /**
+   * Admit WebSocket upgrades before Fastify's request lifecycle (routes/ws.ts): the standalone
+   * server's choice. A host's hooks then never see a successful upgrade; refusals still go
+   * through Fastify. Off unless set.
+   */
+  directUpgrades: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type RegistryOptionsData = Static<typeof RegistryOptionsSchema>
 export const checkRegistryOptions = TypeCompiler.Compile(RegistryOptionsSchema)

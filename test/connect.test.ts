@@ -1,10 +1,14 @@
 // PROTOCOL.md §1 and §2: who may connect, refused before the upgrade in the table's order.
+import net from 'node:net'
+import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { build, secret, token } from './helpers/app.ts'
 import { connect, open, refused } from './helpers/peer.ts'
 import { portOf, rawRequest, rawWebSocket, encodeFrame } from './helpers/raw.ts'
 import { claims, ecKeys, hmacToken, rsaKeys, unsignedToken } from './helpers/tokens.ts'
 import { switchableStore } from './helpers/stores.ts'
+import { until } from './helpers/redis.ts'
 
 const now = (): number => Math.floor(Date.now() / 1000)
 const defaultLimits = { maxFrameBytes: 65536, maxMetaBytes: 1024, rateLimitPerSec: 100, rateLimitBurst: 200, maxBufferedBytes: 1048576 }
@@ -237,4 +241,21 @@ t.test('invalid RFC 6455 upgrades get a 4xx first and never become peers', async
   t.same(await watcher.next(), { type: 'pong', id: 'after' }, 'no presence event came before the pong')
   const listed = await fetch(`${url}/v1/projects/p1/peers`, { headers: { authorization: `Bearer ${token()}` } })
   t.same((await listed.json()).peers.map((p: { userId: string }) => p.userId), ['watcher'], 'no REST entry')
+})
+
+t.test('a client gone while its upgrade is admitted never stays listed', async t => {
+  let granting = 0
+  const { app, url } = await build(t, {
+    // Admission waits here, as it would on a slow authorize hook or a remote presence store.
+    registry: { authorize: async () => { granting++; await new Promise(resolve => setTimeout(resolve, 150)); return true } }
+  })
+  const socket = net.connect(portOf(app.server), '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write(`GET /v1/ws?project=p1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nAuthorization: Bearer ${token({ sub: 'gone' })}\r\n\r\n`)
+  await until(() => granting === 1, 5000, 'admission to start')
+  socket.resetAndDestroy()
+  await new Promise(resolve => setTimeout(resolve, 400))
+  const listed = await fetch(`${url}/v1/projects/p1/peers`, { headers: { authorization: `Bearer ${token()}` } })
+  t.same((await listed.json()).peers, [], 'not listed once its admission ended')
 })

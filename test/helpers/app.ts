@@ -45,7 +45,9 @@ export async function build (t: Teardown, opts: BuildOptions = {}): Promise<Buil
   const level = typeof opts.captureLogs === 'string' ? opts.captureLogs : 'info'
   const app = Fastify({ logger: opts.captureLogs !== undefined && opts.captureLogs !== false ? { level, stream } : false, ...opts.fastify })
   const prefix = opts.prefix ?? ''
-  await app.register(registry, { jwt: { secret }, ...opts.registry, prefix } as RegistryOptions)
+  // test/direct-upgrades.test.ts runs whole files again with the standalone server's setting.
+  const direct = process.env.REGISTRY_TEST_DIRECT_UPGRADES === '1' ? { directUpgrades: true } : {}
+  await app.register(registry, { jwt: { secret }, ...direct, ...opts.registry, prefix } as RegistryOptions)
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   const address = app.server.address()

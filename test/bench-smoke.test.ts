@@ -1,6 +1,6 @@
 // Runs `npm run bench -- --quick` end to end and checks only that every scenario delivered its
 // messages: speed is the bench's business, not CI's (a shared runner's timings prove nothing).
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -51,4 +51,23 @@ t.test('the quick bench delivers every message in every scenario', { timeout: 11
       t.equal(s.errors, 0, `cross-node ${s.rate}/s: no error frames`)
     }
   }
+})
+
+t.test('bench:ab runs two revisions side by side and removes its worktree', { timeout: 60_000 }, async t => {
+  const pinned = existsSync('/usr/bin/taskset')
+  const cmd = pinned ? 'taskset' : process.execPath
+  const args = [...(pinned ? ['-c', '1', process.execPath] : []), '--import', 'tsx', 'bench/ab.ts', '--base', 'HEAD', '--rounds', '1', '--peers', '200']
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGTERM') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20000) })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0, 'exits 0')
+  if (code !== 0) t.comment(stderr)
+  t.match(stdout, /\| 1 \| \d+ \| \d+ \| \d+\.\d\d \|/, 'a round with both servers\' CPU per connection')
+  t.match(stdout, /this \/ base: median \d+\.\d\d/, 'and the median ratio')
+  const worktrees = execFileSync('git', ['worktree', 'list'], { encoding: 'utf8' })
+  t.notMatch(worktrees, /registry-ab-/, 'its worktree is gone')
 })

@@ -132,6 +132,8 @@ export interface StartOptions {
   env?: Record<string, string>
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[]
+  /** The server's entry file instead of the kind's own, e.g. server.ts of another checkout (bench/ab.ts). */
+  script?: string
 }
 
 /**
@@ -151,7 +153,7 @@ function pinned (cmd: string, args: string[], core = serverCore): [string, strin
 export async function startTarget (kind: TargetKind, opts: StartOptions = {}): Promise<Running> {
   const port = await freePort()
   const [cmd, args] = pinned(process.execPath, [
-    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...serverExtras.flags, ...(opts.nodeFlags ?? []), scripts[kind]
+    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...serverExtras.flags, ...(opts.nodeFlags ?? []), opts.script ?? scripts[kind]
   ])
   const log = serverExtras.logDir === undefined ? 'ignore' : openSync(join(serverExtras.logDir, `${++started}-${kind}.log`), 'w')
   const child = spawn(cmd, args, {

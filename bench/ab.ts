@@ -1,5 +1,7 @@
-// `npm run bench:ab -- --base <git rev> [--rounds 6] [--peers 19800]`: server CPU per connection
-// of this checkout against another revision, both servers on the server core at the same time
+// `npm run bench:ab -- --base <git rev | floor | raw> [--rounds 6] [--peers 19800]`: server CPU
+// per connection of this checkout against another revision, against bench/baselines/ws-floor.ts
+// (bare ws doing only the connect target's named work) or against the raw ws relay, both
+// servers on the server core at the same time
 // and the capacity scenario's connections dealt between them a project of 10 at a time. On a
 // shared machine the same build's CPU per connection moves by half or more between runs minutes
 // apart; two servers measured side by side share whatever the machine does, so their ratio holds
@@ -20,7 +22,9 @@ function option (name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined
 }
 const baseRev = option('--base')
-if (baseRev === undefined) throw new Error('--base <git rev>: the revision to compare this checkout with')
+if (baseRev === undefined) throw new Error('--base <git rev | floor | raw>: what to compare this checkout with')
+const baselines: Record<string, string> = { floor: 'bench/baselines/ws-floor.ts', raw: 'bench/baselines/raw-ws.ts' }
+const baseline = baselines[baseRev]
 const rounds = Number(option('--rounds') ?? '6')
 // Even, so the two servers get as many projects each.
 const peers = Math.round(Number(option('--peers') ?? '19800') / 20) * 20
@@ -43,10 +47,15 @@ function median (xs: number[]): number {
 }
 
 async function main (): Promise<void> {
-  const rev = git('rev-parse', '--short', baseRev as string)
-  git('worktree', 'add', '--detach', '--force', baseDir, rev)
-  symlinkSync(join(root, 'node_modules'), join(baseDir, 'node_modules'))
-  const base = await startTarget('ours', { env: oursEnv, script: join(baseDir, 'server.ts') })
+  const rev = baseline ?? git('rev-parse', '--short', baseRev as string)
+  if (baseline === undefined) {
+    git('worktree', 'add', '--detach', '--force', baseDir, rev)
+    symlinkSync(join(root, 'node_modules'), join(baseDir, 'node_modules'))
+  }
+  // A baseline gets our peers' requests as they are (a token it may ignore, the same path).
+  const base = baseline !== undefined
+    ? await startTarget('raw', { script: baseline })
+    : await startTarget('ours', { env: oursEnv, script: join(baseDir, 'server.ts') })
   const ours = await startTarget('ours', { env: oursEnv })
   const pool = new Pool(2)
   try {
@@ -74,7 +83,7 @@ async function main (): Promise<void> {
     await base.stop()
     await ours.stop()
     killAll()
-    git('worktree', 'remove', '--force', baseDir)
+    if (baseline === undefined) git('worktree', 'remove', '--force', baseDir)
     rmSync(baseDir, { recursive: true, force: true })
   }
 }

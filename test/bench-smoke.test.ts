@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { RunReport } from '../bench/lib/report.ts'
 
 t.test('the quick bench delivers every message in every scenario', { timeout: 115_000 }, async t => {
@@ -53,10 +53,10 @@ t.test('the quick bench delivers every message in every scenario', { timeout: 11
   }
 })
 
-t.test('bench:ab runs two revisions side by side and removes its worktree', { timeout: 60_000 }, async t => {
+async function runAb (t: Test, base: string): Promise<string> {
   const pinned = existsSync('/usr/bin/taskset')
   const cmd = pinned ? 'taskset' : process.execPath
-  const args = [...(pinned ? ['-c', '1', process.execPath] : []), '--import', 'tsx', 'bench/ab.ts', '--base', 'HEAD', '--rounds', '1', '--peers', '200']
+  const args = [...(pinned ? ['-c', '1', process.execPath] : []), '--import', 'tsx', 'bench/ab.ts', '--base', base, '--rounds', '1', '--peers', '200']
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGTERM') })
   let stdout = ''
@@ -68,6 +68,15 @@ t.test('bench:ab runs two revisions side by side and removes its worktree', { ti
   if (code !== 0) t.comment(stderr)
   t.match(stdout, /\| 1 \| \d+ \| \d+ \| \d+\.\d\d \|/, 'a round with both servers\' CPU per connection')
   t.match(stdout, /this \/ base: median \d+\.\d\d/, 'and the median ratio')
+  return stdout
+}
+
+t.test('bench:ab runs two revisions side by side and removes its worktree', { timeout: 60_000 }, async t => {
+  await runAb(t, 'HEAD')
   const worktrees = execFileSync('git', ['worktree', 'list'], { encoding: 'utf8' })
   t.notMatch(worktrees, /registry-ab-/, 'its worktree is gone')
+})
+
+t.test('bench:ab compares with the floor of the connect target\'s work', { timeout: 60_000 }, async t => {
+  t.match(await runAb(t, 'floor'), /base bench\/baselines\/ws-floor\.ts/)
 })

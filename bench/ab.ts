@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
 import { cpuSeconds, killAll, root, startTarget } from './lib/procs.ts'
 import type { PeerSpec } from './lib/protocols.ts'
-import { makePlan, oursEnv } from './scenarios.ts'
+import { idlePeers, makePlan, oursEnv } from './scenarios.ts'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -33,12 +33,11 @@ const plan = makePlan(false)
 const git = (...a: string[]): string => execFileSync('git', a, { cwd: root, encoding: 'utf8' }).trim()
 const baseDir = mkdtempSync(join(tmpdir(), 'registry-ab-'))
 let key = 0
-/** Projects of 10; even projects go to the base (A), odd ones to this checkout (B). */
+/** The capacity scenario's peers in projects of 10; even projects go to the base (A), odd ones to this checkout (B). */
 function dealt (count: number, prefix: string): PeerSpec[] {
-  return Array.from({ length: count }, (_, i) => {
-    const project = Math.floor(i / 10)
-    return { key: key++, project: `${prefix}${project}`, role: 'idle', node: project % 2 === 0 ? 'A' : 'B' }
-  })
+  const peers = idlePeers(count, key, prefix).map((p, i) => ({ ...p, node: Math.floor(i / 10) % 2 === 0 ? 'A' as const : 'B' as const }))
+  key += count
+  return peers
 }
 function median (xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y)

@@ -140,7 +140,7 @@ export function targetOptions (kind: TargetKind): { env?: Record<string, string>
 }
 
 /** Idle peers in projects of 10: a team, so presence traffic on connect stays what a real registry sees. */
-function idlePeers (count: number, firstKey: number, prefix: string): PeerSpec[] {
+export function idlePeers (count: number, firstKey: number, prefix: string): PeerSpec[] {
   return Array.from({ length: count }, (_, i) => ({ key: firstKey + i, project: `${prefix}${Math.floor(i / 10)}`, role: 'idle' as const, node: 'A' as const }))
 }
 

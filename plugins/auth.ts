@@ -66,8 +66,7 @@ function describeJwtError (err: unknown): string {
  * Undefined when the request carries no token at all.
  */
 export function tokenFrom (request: FastifyRequest, allowQuery: boolean): string | undefined {
-  const header = request.headers.authorization
-  return tokenOf(header, allowQuery && header === undefined ? (request.query as Record<string, unknown> | undefined)?.access_token : undefined)
+  return tokenOf(request.headers.authorization, allowQuery ? (request.query as Record<string, unknown> | undefined)?.access_token : undefined)
 }
 
 /** tokenFrom for a request Fastify has not parsed: the header, else the query's value if it is one string. */

@@ -180,35 +180,39 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
    */
   function onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {
     const url = req.url ?? ''
-    const routed = opts.routed as Server
     if (req.method !== 'GET' || !url.startsWith(wsPath) || (url.length > wsPath.length && url[wsPath.length] !== '?') ||
       upgradeProblem(req.headers) !== undefined) {
-      routed.emit('upgrade', req, socket, head)
+      (opts.routed as Server).emit('upgrade', req, socket, head)
       return
     }
     // Node took its own error listener off before the upgrade; an unguarded error would throw.
     socket.on('error', destroySocket)
-    const query = new URLSearchParams(url.slice(wsPath.length + 1))
-    const upgrade = (outcome: Outcome | undefined): void => {
-      socket.removeListener('error', destroySocket)
-      if (outcome?.ok !== true) {
-        // Fastify answers: the refusal found here, or (after a failure here) whatever it finds.
-        if (outcome !== undefined) (req as Refused)[kRefusal] = outcome
-        if (!socket.destroyed) routed.emit('upgrade', req, socket, head)
-        return
-      }
-      const raw = socket as Pending
-      if (!hold(raw, outcome.session)) return
-      fastify.websocketServer.handleUpgrade(req, socket, head, (ws) => {
-        try {
-          accept(ws, raw, fastify.log)
-        } finally {
-          raw.uncork()
-        }
-      })
+    upgradeDirect(req, socket as Pending, head).catch(() => { socket.destroy() })
+  }
+  // Functions made once, not per connection: closures per upgrade were garbage every scavenge
+  // had to skip past, and each took a function-name fix-up under tsx.
+  async function upgradeDirect (req: IncomingMessage, socket: Pending, head: Buffer): Promise<void> {
+    const query = new URLSearchParams((req.url as string).slice(wsPath.length + 1))
+    let outcome: Outcome | undefined
+    try {
+      outcome = await admission(req.headers.origin, tokenOf(req.headers.authorization, single(query, 'access_token')), single(query, 'project'))
+    } catch {}
+    socket.removeListener('error', destroySocket)
+    if (outcome?.ok !== true) {
+      // Fastify answers: the refusal found here, or (after a failure here) whatever it finds.
+      if (outcome !== undefined) (req as Refused)[kRefusal] = outcome
+      if (!socket.destroyed) (opts.routed as Server).emit('upgrade', req, socket, head)
+      return
     }
-    admission(req.headers.origin, tokenOf(req.headers.authorization, single(query, 'access_token')), single(query, 'project'))
-      .then(upgrade, () => { upgrade(undefined) })
+    if (hold(socket, outcome.session)) fastify.websocketServer.handleUpgrade(req, socket, head, acceptDirect)
+  }
+  function acceptDirect (ws: WebSocket, req: IncomingMessage): void {
+    const raw = req.socket as Pending
+    try {
+      accept(ws, raw, fastify.log)
+    } finally {
+      raw.uncork()
+    }
   }
   const wsPath = `${fastify.prefix}/v1/ws`
   if (opts.routed !== undefined) {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { cpuSeconds, killAll, root, startTarget } from './lib/procs.ts'
+import { cpuSeconds, killAll, live, root, startTarget } from './lib/procs.ts'
 import type { PeerSpec } from './lib/protocols.ts'
 import { idlePeers, makePlan, oursEnv } from './scenarios.ts'
 
@@ -51,13 +51,14 @@ async function main (): Promise<void> {
     git('worktree', 'add', '--detach', '--force', baseDir, rev)
     symlinkSync(join(root, 'node_modules'), join(baseDir, 'node_modules'))
   }
-  // A baseline gets our peers' requests as they are (a token it may ignore, the same path).
-  const base = baseline !== undefined
-    ? await startTarget('raw', { script: baseline })
-    : await startTarget('ours', { env: oursEnv, script: join(baseDir, 'server.ts') })
-  const ours = await startTarget('ours', { env: oursEnv })
   const pool = new Pool(2)
+  // From here on the worktree goes, whatever fails (a server that does not start included).
   try {
+    // A baseline gets our peers' requests as they are (a token it may ignore, the same path).
+    const base = baseline !== undefined
+      ? await startTarget('raw', { script: baseline })
+      : await startTarget('ours', { env: oursEnv, checkout: baseDir })
+    const ours = await startTarget('ours', { env: oursEnv })
     const ports = { ports: { A: base.port, B: ours.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
     // Both compiled before anything is timed.
     await pool.setup({ kind: 'ours', ...ports }, dealt(Math.min(4000, peers), 'warm'))
@@ -79,9 +80,7 @@ async function main (): Promise<void> {
     process.stdout.write(`\nthis / base: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}\n`)
   } finally {
     pool.close()
-    await base.stop()
-    await ours.stop()
-    killAll()
+    for (const server of [...live]) await server.stop()
     if (baseline === undefined) git('worktree', 'remove', '--force', baseDir)
     rmSync(baseDir, { recursive: true, force: true })
   }

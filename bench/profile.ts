@@ -67,7 +67,8 @@ function topFrames (profile: CpuProfile, limit: number, fromUs: number, toUs: nu
   for (const [id, us] of self) {
     const f = byId.get(id)?.callFrame
     if (f === undefined || f.functionName === '(idle)') continue
-    const file = f.url === '' ? '' : relative(root, f.url.replace(/^file:\/\//, ''))
+    // Servers run compiled (bench/lib/procs.ts): name our files by their source folders.
+    const file = f.url === '' ? '' : relative(root, f.url.replace(/^file:\/\//, '')).replace(/^\.bench-build\//, '')
     const layer = layerOf(f.url.startsWith('node:') ? f.url : file, f.functionName)
     layers.set(layer, (layers.get(layer) ?? 0) + us / 1000)
     const where = file === '' ? '' : `${file}:${f.lineNumber + 1}`

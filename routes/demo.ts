@@ -1,16 +1,19 @@
 // GET /demo: a page that finds peers through the registry and chats with them over WebRTC.
-// It ships the client SDK as browser modules, transpiled from client/ and demo/ at boot, so
-// `npm start` needs no build step; without TypeScript (a production install) it serves the
-// output of `npm run build:client` from dist/.
+// It ships the client SDK as browser modules, transpiled from client/ and demo/ at boot when
+// TypeScript is installed; without it (a production install) it serves the output of
+// `npm run build` from dist/.
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { IceServer } from '../services/options.ts'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+/** The package's root, where demo/ and client/ live: one level up from source, two from dist/. */
+const root = packageRoot(fileURLToPath(new URL('.', import.meta.url)))
 const moduleDirs = ['client', 'demo'] as const
 const moduleName = /^[a-z][a-z0-9-]*\.js$/
 
@@ -70,7 +73,7 @@ async function buildModules (log: FastifyInstance['log']): Promise<Map<string, s
     try {
       names = await readdir(from)
     } catch {
-      log.warn({ dir: from }, 'demo: TypeScript is not installed and there is no build; run `npm run build:client`')
+      log.warn({ dir: from }, 'demo: TypeScript is not installed and there is no build; run `npm run build`')
       continue
     }
     for (const name of names) {
@@ -114,4 +117,14 @@ export default async function demoRoutes (fastify: FastifyInstance, opts: DemoRo
     reply.headers(pageHeaders).type('text/javascript; charset=utf-8')
     return source
   })
+}
+
+function packageRoot (from: string): string {
+  let dir = from
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error(`demo: no package.json above ${from}`)
+    dir = up
+  }
+  return dir + '/'
 }

@@ -1,10 +1,10 @@
 // Servers under test as child processes pinned to the server core, and what the bench reads
 // from them: CPU from /proc/<pid>/stat, memory from bench/probe.ts over IPC.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TargetKind } from './protocols.ts'
 
@@ -132,8 +132,31 @@ export interface StartOptions {
   env?: Record<string, string>
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[]
-  /** The server's entry file instead of the kind's own, e.g. server.ts of another checkout (bench/ab.ts). */
+  /** The server's entry file instead of the kind's own, relative to its checkout. */
   script?: string
+  /** The checkout the server comes from (another revision's worktree in bench/ab.ts); this one by default. */
+  checkout?: string
+}
+
+/** Where a checkout's compiled JavaScript goes (git-ignored). */
+const buildDir = '.bench-build'
+const built = new Set<string>()
+
+/**
+ * Servers run as production runs them (`npm start`): JavaScript compiled by tsc, no TypeScript
+ * loader, the baselines too, so every target pays the same for its language. The whole
+ * checkout is compiled, once per bench process, with its own tsconfig, so an older revision
+ * builds as it did.
+ */
+export function compiled (checkout: string, script: string): string {
+  if (!built.has(checkout)) {
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    const args = [tsc, '-p', join(checkout, 'tsconfig.json'), '--noEmit', 'false', '--outDir', join(checkout, buildDir), '--rootDir', checkout,
+      '--declaration', 'false', '--sourceMap', 'false', '--incremental', 'false']
+    execFileSync(process.execPath, args, { cwd: checkout, stdio: ['ignore', 'ignore', 'inherit'] })
+    built.add(checkout)
+  }
+  return join(checkout, buildDir, relative(checkout, join(checkout, script)).replace(/\.ts$/, '.js'))
 }
 
 /**
@@ -152,8 +175,9 @@ function pinned (cmd: string, args: string[], core = serverCore): [string, strin
 
 export async function startTarget (kind: TargetKind, opts: StartOptions = {}): Promise<Running> {
   const port = await freePort()
+  const entry = compiled(opts.checkout ?? root, opts.script ?? scripts[kind])
   const [cmd, args] = pinned(process.execPath, [
-    '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', ...serverExtras.flags, ...(opts.nodeFlags ?? []), opts.script ?? scripts[kind]
+    '--expose-gc', '--import', compiled(root, 'bench/probe.ts'), ...serverExtras.flags, ...(opts.nodeFlags ?? []), entry
   ])
   const log = serverExtras.logDir === undefined ? 'ignore' : openSync(join(serverExtras.logDir, `${++started}-${kind}.log`), 'w')
   const child = spawn(cmd, args, {

@@ -27,10 +27,11 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-export async function spawnServer (t: Teardown, env: Record<string, string>): Promise<Spawned> {
+/** `argv`: node's arguments, the source entry by default; test/server-build.test.ts runs dist/. */
+export async function spawnServer (t: Teardown, env: Record<string, string>, argv = ['--import', 'tsx', 'server.ts']): Promise<Spawned> {
   const port = Number(env.PORT ?? await freePort())
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(JWT_|REDIS_|NODE_ENV|ALLOWED_ORIGINS|LOG_LEVEL|MAX_|RATE_|HEARTBEAT|PRESENCE|NODE_ID|HOST|PORT|ADMIN_|DEMO)/.test(k)))
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const child = spawn(process.execPath, argv, {
     cwd: root,
     env: { ...clean, PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -70,8 +71,8 @@ export async function spawnServer (t: Teardown, env: Record<string, string>): Pr
 }
 
 /** Spawns and waits for the "listening" log line. */
-export async function startServer (t: Teardown, env: Record<string, string>): Promise<Spawned> {
-  const s = await spawnServer(t, env)
+export async function startServer (t: Teardown, env: Record<string, string>, argv?: string[]): Promise<Spawned> {
+  const s = await spawnServer(t, env, argv)
   // Loading TypeScript takes seconds on a busy CI machine running other test files.
   await s.line(l => l.includes('Server listening at'), 60000)
   return s

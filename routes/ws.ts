@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
-import { isGranted } from '../services/auth.ts'
+import { isGranted, type RegistryUser } from '../services/auth.ts'
 import { Close, type Refusal } from '../services/codes.ts'
+import type { Admission } from '../services/hub.ts'
 import type { Session } from '../services/session.ts'
 import { tokenFrom, tokenOf } from '../plugins/auth.ts'
 import { WsPeerSocket } from './peer-socket.ts'
@@ -58,8 +59,11 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     done()
   }
 
-  /** PROTOCOL.md §2, in the table's order; the join itself is refusals #5–#7. */
-  async function admission (origin: string | undefined, token: string | undefined, project: unknown): Promise<Outcome> {
+  /**
+   * PROTOCOL.md §2, in the table's order; the join itself is refusals #5–#7. Synchronous
+   * unless `authorize` or the join has to wait (a remote store, a project new to this node).
+   */
+  function admission (origin: string | undefined, token: string | undefined, project: unknown): Outcome | Promise<Outcome> {
     if (config.allowedOrigins !== undefined && origin !== undefined && !config.allowedOrigins.has(origin)) {
       return { ok: false, code: 'origin_not_allowed', message: 'origin not allowed' }
     }
@@ -69,11 +73,13 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     if (typeof project !== 'string' || !projectPattern.test(project)) {
       return { ok: false, code: 'invalid_project', message: 'project must match ^[A-Za-z0-9._-]{1,128}$' }
     }
-    let granted = isGranted(verified.user, project, config.authorize)
-    if (typeof granted !== 'boolean') granted = await granted
-    if (!granted) return { ok: false, code: 'forbidden', message: `project ${project} is not granted` }
-    const admitted = await hub.admit(verified.user, project)
-    return admitted.ok ? admitted : { ok: false, ...admitted.refusal }
+    const granted = isGranted(verified.user, project, config.authorize)
+    if (typeof granted !== 'boolean') return granted.then(ok => ok ? join(verified.user, project) : forbidden(project))
+    return granted ? join(verified.user, project) : forbidden(project)
+  }
+  function join (user: RegistryUser, project: string): Outcome | Promise<Outcome> {
+    const admitted = hub.admit(user, project)
+    return admitted instanceof Promise ? admitted.then(outcomeOf) : outcomeOf(admitted)
   }
 
   /**
@@ -187,16 +193,19 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
     }
     // Node took its own error listener off before the upgrade; an unguarded error would throw.
     socket.on('error', destroySocket)
-    upgradeDirect(req, socket as Pending, head).catch(() => { socket.destroy() })
-  }
-  // Functions made once, not per connection: closures per upgrade were garbage every scavenge
-  // had to skip past, and each took a function-name fix-up under tsx.
-  async function upgradeDirect (req: IncomingMessage, socket: Pending, head: Buffer): Promise<void> {
-    const query = new URLSearchParams((req.url as string).slice(wsPath.length + 1))
-    let outcome: Outcome | undefined
+    let outcome: Outcome | Promise<Outcome> | undefined
     try {
-      outcome = await admission(req.headers.origin, tokenOf(req.headers.authorization, single(query, 'access_token')), single(query, 'project'))
+      const query = new URLSearchParams(url.slice(wsPath.length + 1))
+      outcome = admission(req.headers.origin, tokenOf(req.headers.authorization, single(query, 'access_token')), single(query, 'project'))
     } catch {}
+    if (outcome instanceof Promise) {
+      outcome.then(o => { upgradeDirect(req, socket as Pending, head, o) }, () => { upgradeDirect(req, socket as Pending, head, undefined) })
+    } else {
+      upgradeDirect(req, socket as Pending, head, outcome)
+    }
+  }
+  /** `outcome` undefined: admission failed, and Fastify finds what it finds. */
+  function upgradeDirect (req: IncomingMessage, socket: Pending, head: Buffer, outcome: Outcome | undefined): void {
     socket.removeListener('error', destroySocket)
     if (outcome?.ok !== true) {
       // Fastify answers: the refusal found here, or (after a failure here) whatever it finds.
@@ -204,7 +213,13 @@ export default async function wsRoutes (fastify: FastifyInstance, opts: WsRouteO
       if (!socket.destroyed) (opts.routed as Server).emit('upgrade', req, socket, head)
       return
     }
-    if (hold(socket, outcome.session)) fastify.websocketServer.handleUpgrade(req, socket, head, acceptDirect)
+    if (!hold(socket, outcome.session)) return
+    try {
+      fastify.websocketServer.handleUpgrade(req, socket, head, acceptDirect)
+    } catch (err) {
+      fastify.log.error({ err }, 'upgrade failed')
+      socket.destroy()
+    }
   }
   function acceptDirect (ws: WebSocket, req: IncomingMessage): void {
     const raw = req.socket as Pending
@@ -251,6 +266,14 @@ function single (query: URLSearchParams, name: string): string | undefined {
 }
 
 function destroySocket (this: Socket): void { this.destroy() }
+
+function forbidden (project: string): Outcome {
+  return { ok: false, code: 'forbidden', message: `project ${project} is not granted` }
+}
+
+function outcomeOf (admitted: Admission): Outcome {
+  return admitted.ok ? admitted : { ok: false, ...admitted.refusal }
+}
 
 /**
  * A host's @fastify/websocket closes every client with a bare `close()` (1005) in its

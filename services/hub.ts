@@ -3,7 +3,7 @@ import type { Bus, BusHandler, BusMessage } from './bus/bus.ts'
 import { Close, type LeaveReason, type Outcome, type Refusal } from './codes.ts'
 import type { Peer } from './frames.ts'
 import type { ResolvedLimits } from './options.ts'
-import type { PresenceStore } from './presence/store.ts'
+import type { JoinOutcome, PresenceStore } from './presence/store.ts'
 import type { RegistryUser } from './auth.ts'
 import { Session, noPeers, type PeerSocket } from './session.ts'
 import { peerListJson } from './peer-json.ts'
@@ -103,8 +103,10 @@ export class Hub {
   /**
    * Refusals #5–#7 of PROTOCOL.md §2, then the join. The session exists (and receives
    * frames into its outbox) from before the join, so nothing sent to it is lost to setup.
+   * Synchronous when nothing needs waiting for: a project this node already serves, and a
+   * store in this process.
    */
-  async admit (user: RegistryUser, projectId: string): Promise<Admission> {
+  admit (user: RegistryUser, projectId: string): Admission | Promise<Admission> {
     if (this.#draining || !this.presence.isAvailable()) {
       return { ok: false, refusal: { code: 'unavailable', message: 'the registry cannot take peers now' } }
     }
@@ -112,24 +114,42 @@ export class Hub {
     const peer: Peer = { peerId: newPeerId(), userId: user.sub, meta: {}, connectedAt: new Date(now).toISOString() }
     if (user.name !== undefined) peer.name = user.name
     const session = new Session(peer, projectId, user.exp * 1000 + this.limits.clockToleranceMs, this.limits, now)
+    let joined: JoinOutcome | Promise<JoinOutcome>
     try {
-      // Awaited only when it subscribes: a peer joining a project this node already serves
-      // (nearly every peer) skips a turn of the microtask queue.
       const adding = this.#add(session)
-      if (adding !== undefined) await adding
-      const joined = await this.presence.join(projectId, peer, this.nodeId, this.limits)
-      if (!joined.ok) {
-        await this.#remove(session)
-        return { ok: false, refusal: { code: joined.code, message: joined.message } }
-      }
-      session.rev = joined.rev
-      session.welcomePeers = joined.peers
-      return { ok: true, session }
+      if (adding !== undefined) return this.#admitLater(session, adding)
+      joined = this.presence.join(projectId, peer, this.nodeId, this.limits)
     } catch (err) {
-      this.log.error({ err, projectId }, 'admission failed')
-      await this.#remove(session).catch(() => {})
-      return { ok: false, refusal: { code: 'unavailable', message: 'the presence store did not answer' } }
+      return this.#admitFailed(session, err)
     }
+    if (joined instanceof Promise) return joined.then(j => this.#joined(session, j), err => this.#admitFailed(session, err))
+    return this.#joined(session, joined)
+  }
+
+  /** The project is new here: its channel is subscribed before the join (no event after the join's rev can be missed). */
+  async #admitLater (session: Session, adding: Promise<void>): Promise<Admission> {
+    try {
+      await adding
+      return this.#joined(session, await this.presence.join(session.projectId, session.peer, this.nodeId, this.limits))
+    } catch (err) {
+      return await this.#admitFailed(session, err)
+    }
+  }
+
+  #joined (session: Session, joined: JoinOutcome): Admission | Promise<Admission> {
+    if (!joined.ok) {
+      const refusal = { code: joined.code, message: joined.message }
+      return this.#remove(session).then(() => ({ ok: false, refusal }))
+    }
+    session.rev = joined.rev
+    session.welcomePeers = joined.peers
+    return { ok: true, session }
+  }
+
+  async #admitFailed (session: Session, err: unknown): Promise<Admission> {
+    this.log.error({ err, projectId: session.projectId }, 'admission failed')
+    await this.#remove(session).catch(() => {})
+    return { ok: false, refusal: { code: 'unavailable', message: 'the presence store did not answer' } }
   }
 
   /** The upgrade completed: `welcome`, then queued frames, then live traffic. */

@@ -20,7 +20,7 @@ export class MemoryPresence implements PresenceStore {
     this.#bus = bus
   }
 
-  async join (projectId: string, peer: Peer, nodeId: string, limits: AdmissionLimits): Promise<JoinOutcome> {
+  join (projectId: string, peer: Peer, nodeId: string, limits: AdmissionLimits): JoinOutcome {
     const project = this.#projects.get(projectId)
     const userCount = this.#connectionsByUser.get(peer.userId) ?? 0
     if (userCount >= limits.maxConnectionsPerUser) {

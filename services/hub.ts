@@ -139,7 +139,7 @@ export class Hub {
   #joined (session: Session, joined: JoinOutcome): Admission | Promise<Admission> {
     if (!joined.ok) {
       const refusal = { code: joined.code, message: joined.message }
-      return this.#remove(session).then(() => ({ ok: false, refusal }))
+      return this.#remove(session).then(() => ({ ok: false, refusal }), err => this.#admitFailed(session, err))
     }
     session.rev = joined.rev
     session.welcomePeers = joined.peers

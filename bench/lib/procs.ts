@@ -4,7 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TargetKind } from './protocols.ts'
 
@@ -153,10 +153,14 @@ export function compiled (checkout: string, script: string): string {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
     const args = [tsc, '-p', join(checkout, 'tsconfig.json'), '--noEmit', 'false', '--outDir', join(checkout, buildDir), '--rootDir', checkout,
       '--declaration', 'false', '--sourceMap', 'false', '--incremental', 'false']
-    execFileSync(process.execPath, args, { cwd: checkout, stdio: ['ignore', 'ignore', 'inherit'] })
+    try {
+      execFileSync(process.execPath, args, { cwd: checkout, stdio: 'pipe' })
+    } catch (err) {
+      throw new Error(`tsc could not build ${checkout}:\n${String((err as { stdout?: Buffer }).stdout ?? err)}`)
+    }
     built.add(checkout)
   }
-  return join(checkout, buildDir, relative(checkout, join(checkout, script)).replace(/\.ts$/, '.js'))
+  return join(checkout, buildDir, script.replace(/\.ts$/, '.js'))
 }
 
 /**

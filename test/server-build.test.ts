@@ -29,6 +29,14 @@ t.test('the built standalone server runs on plain Node: health, demo, a peer', a
   t.equal(peer.welcome.projectId, 'built')
 })
 
+t.test('the package ships the build and the sources, not the tests or the bench', async t => {
+  // --ignore-scripts: prepack would rebuild dist/ under the other test files that read it.
+  const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root })
+  const files = new Set((JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map(f => f.path))
+  for (const path of ['dist/app.js', 'dist/app.d.ts', 'dist/server.js', 'app.ts', 'demo/index.html', 'package.json']) t.ok(files.has(path), path)
+  t.same([...files].filter(f => /^(test|bench|\.ci)\//.test(f)), [], 'no tests, bench or CI')
+})
+
 t.test('a JavaScript host imports the package by name and embeds it', async t => {
   const pkg = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { exports: Record<string, unknown> }
   t.same(pkg.exports['.'], { source: './app.ts', types: './dist/app.d.ts', default: './dist/app.js' })

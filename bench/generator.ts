@@ -3,7 +3,8 @@
 // each delivery's latency from a timestamp embedded in the payload. Senders and their
 // receivers always live in the same process, so one clock stamps and reads.
 import { Histogram } from './lib/hist.ts'
-import { FrameTemplate, WireSocket, readStamp } from './lib/wire.ts'
+import { randomBytes } from 'node:crypto'
+import { FrameTemplate, WireSocket, readStamp, upgradeFields } from './lib/wire.ts'
 import { payload, protocolFor, type PeerSpec, type Protocol, type TargetKind } from './lib/protocols.ts'
 
 export type Command =
@@ -36,7 +37,7 @@ export interface StepResult {
   errors: number
 }
 
-interface Conn { spec: PeerSpec, headers: Record<string, string>, wire: WireSocket | undefined, id: string | undefined }
+interface Conn { spec: PeerSpec, fields: string, wire: WireSocket | undefined, id: string | undefined }
 interface Sender { wire: WireSocket, tpl: FrameTemplate, fanout: number }
 
 let protocol: Protocol
@@ -77,11 +78,11 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
   let rejectId: (err: Error) => void = () => {}
   const ready = new Promise<string>((resolve, reject) => { resolveId = resolve; rejectId = reject })
   const wire = await WireSocket.open({
-    host: '127.0.0.1', port, localAddress: address, path: protocol.path(spec), headers: conn.headers, timeoutMs: 15000
+    host: '127.0.0.1', port, localAddress: address, path: protocol.path(spec), fields: conn.fields, timeoutMs: 15000
   }, {
     text: (buf, start, end, wire) => {
       if (conn.id !== undefined) { onText(conn, buf, start, end); return }
-      const step = protocol.join(buf.toString('utf8', start, end), spec)
+      const step = protocol.join(buf, start, end, spec)
       if (step === undefined) return
       if ('reply' in step) wire.sendText(step.reply)
       else if ('error' in step) rejectId(new Error(step.error))
@@ -104,11 +105,14 @@ async function connectOne (conn: Conn, ports: { A: number, B?: number }, address
 /**
  * Tokens are minted in a command of their own, outside the connect window the bench times: a
  * client gets its token from an auth service ahead of connecting, and signing would load the
- * generator's core, not the server's.
+ * generator's core, not the server's. So are the upgrade requests' header lines and keys.
  */
 function prepare (c: Extract<Command, { cmd: 'prepare' }>): void {
   protocol = protocolFor(c.kind)
-  conns = c.peers.map(spec => ({ spec, headers: protocol.headers(spec), wire: undefined, id: undefined }))
+  const keys = randomBytes(16 * c.peers.length)
+  conns = c.peers.map((spec, i) => ({
+    spec, fields: upgradeFields(protocol.headers(spec), keys.subarray(16 * i, 16 * i + 16)), wire: undefined, id: undefined
+  }))
 }
 
 function epochMs (): number {

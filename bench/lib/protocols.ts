@@ -20,8 +20,8 @@ export type JoinStep = { id: string } | { reply: string } | { error: string } | 
 export interface Protocol {
   path: (peer: PeerSpec) => string
   headers: (peer: PeerSpec) => Record<string, string>
-  /** Reads one text before the peer is ready: its id once known, a reply to send, or why it failed. */
-  join: (text: string, peer: PeerSpec) => JoinStep
+  /** Reads one text (`buf[start, end)`) before the peer is ready: its id once known, a reply to send, or why it failed. */
+  join: (buf: Buffer, start: number, end: number, peer: PeerSpec) => JoinStep
   /** A text that is the protocol's own heartbeat, with the answer to send. */
   live?: (len: number, first: number) => string | undefined
   signal: (to: string, payload: string) => string
@@ -32,8 +32,19 @@ export interface Protocol {
 
 export const benchSecret = 'bench-secret-that-is-long-enough-for-hs256'
 
-function welcomeId (text: string): JoinStep {
-  const frame = JSON.parse(text) as { type?: string, peerId?: string, code?: string }
+const welcomeHead = Buffer.from('{"type":"welcome","peerId":"')
+
+/**
+ * The peer id from a welcome's first bytes: both servers put it there, and ours lists the
+ * project's peers after it (~1 KB in projects of 10), which the generator need not decode.
+ */
+function welcomeId (buf: Buffer, start: number, end: number): JoinStep {
+  const from = start + welcomeHead.length
+  if (end > from && buf.compare(welcomeHead, 0, welcomeHead.length, start, from) === 0) {
+    const quote = buf.indexOf(0x22, from)
+    if (quote > from && quote < end) return { id: buf.toString('latin1', from, quote) }
+  }
+  const frame = JSON.parse(buf.toString('utf8', start, end)) as { type?: string, peerId?: string, code?: string }
   if (frame.type === 'welcome' && typeof frame.peerId === 'string') return { id: frame.peerId }
   if (frame.type === 'error') return { error: `error ${String(frame.code)}` }
   return undefined
@@ -64,7 +75,8 @@ export function protocolFor (kind: TargetKind): Protocol {
         path: p => `/socket.io/?EIO=4&transport=websocket&project=${p.project}`,
         headers: () => ({}),
         // Engine.IO open ("0{…}"), then the namespace connect ("40" → "40{sid}").
-        join: (text) => {
+        join: (buf, start, end) => {
+          const text = buf.toString('utf8', start, end)
           if (text.startsWith('0{')) return { reply: '40' }
           if (text.startsWith('40{')) return { id: (JSON.parse(text.slice(2)) as { sid: string }).sid }
           if (text.startsWith('44')) return { error: text }
@@ -79,7 +91,8 @@ export function protocolFor (kind: TargetKind): Protocol {
       return {
         path: p => `/peerjs?key=peerjs&id=p${p.key}&token=t${p.key}`,
         headers: () => ({}),
-        join: (text, p) => {
+        join: (buf, start, end, p) => {
+          const text = buf.toString('utf8', start, end)
           const m = JSON.parse(text) as { type?: string }
           if (m.type === 'OPEN') return { id: `p${p.key}` }
           if (m.type === 'ERROR' || m.type === 'ID-TAKEN') return { error: text }

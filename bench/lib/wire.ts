@@ -86,9 +86,23 @@ export interface OpenOptions {
   port: number
   localAddress: string
   path: string
-  headers?: Record<string, string>
+  /** The request's header lines after Host, from upgradeFields: made before the connect window. */
+  fields: string
   timeoutMs: number
 }
+
+/**
+ * The upgrade request's fixed header lines, its Sec-WebSocket-Key included: built when tokens
+ * are minted, so connecting costs the generator one string and one write, not a CSPRNG call
+ * and a header join per connection.
+ */
+export function upgradeFields (headers: Record<string, string>, key: Buffer): string {
+  let fields = `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key.toString('base64')}\r\nSec-WebSocket-Version: 13\r\n`
+  for (const [k, v] of Object.entries(headers)) fields += `${k}: ${v}\r\n`
+  return fields + '\r\n'
+}
+
+const switching = Buffer.from('HTTP/1.1 101')
 
 /** One client connection: handshake by hand, then a frame parser over the raw stream. */
 export class WireSocket {
@@ -114,26 +128,15 @@ export class WireSocket {
         reject(err)
       }
       socket.once('error', fail)
-      socket.once('connect', () => {
-        const lines = [
-          `GET ${opts.path} HTTP/1.1`,
-          `Host: ${opts.host}:${opts.port}`,
-          'Upgrade: websocket',
-          'Connection: Upgrade',
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-          'Sec-WebSocket-Version: 13'
-        ]
-        for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`)
-        socket.write(lines.join('\r\n') + '\r\n\r\n')
-      })
+      // Written once connected; one write, one string.
+      socket.write(`GET ${opts.path} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n${opts.fields}`)
       const onHead = (chunk: Buffer): void => {
         head = head.length === 0 ? chunk : Buffer.concat([head, chunk])
         const end = head.indexOf('\r\n\r\n')
         if (end < 0) return
         socket.removeListener('data', onHead)
-        const status = head.subarray(0, head.indexOf('\r\n')).toString()
-        if (!/^HTTP\/1\.1 101/.test(status)) {
-          fail(new Error(`upgrade refused: ${status}`))
+        if (head.compare(switching, 0, switching.length, 0, switching.length) !== 0) {
+          fail(new Error(`upgrade refused: ${head.subarray(0, head.indexOf('\r\n')).toString()}`))
           return
         }
         clearTimeout(timer)

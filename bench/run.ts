@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--baselines socketio,peerjs] [--scenarios capacity,relay,broadcast,cross]
-//   [--server-flags "--trace-gc"] [--server-log DIR] [--relay-rates 5000,10000]`
+//   [--server-flags "--trace-gc"] [--server-log DIR] [--generator-flags "--cpu-prof"] [--relay-rates 5000,10000]`
 // Starts each server under test pinned to core 0, drives it from generator processes pinned
 // to core 1 with real WebSocket peers on loopback, and writes bench/results/.
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -9,7 +9,7 @@ import { Pool } from './lib/pool.ts'
 import { killAll, root, serverExtras, stallProbes } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
-import { broadcast, capacity, crossNode, makePlan, relay, type RateReport } from './scenarios.ts'
+import { broadcast, capacity, crossNode, floorScript, makePlan, relay, type RateReport } from './scenarios.ts'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -83,7 +83,7 @@ const started = Date.now()
 log('machine: stall probe on every core')
 const stalls = await stallProbes(quick ? 1000 : 5000)
 for (const p of stalls) log(`  core ${p.core}: ${p.lostPct.toFixed(1)} % of a busy loop lost in gaps ≥ 1 ms, ${p.over5msPerSec.toFixed(1)} gaps ≥ 5 ms per second, longest ${p.longestMs.toFixed(1)} ms`)
-const pool = new Pool(2)
+const pool = new Pool(2, (option('--generator-flags') ?? '').split(' ').filter(s => s !== ''))
 const run: RunReport = {
   date: new Date().toISOString(),
   command: `npm run bench${args.length > 0 ? ' -- ' + args.join(' ') : ''}`,
@@ -113,6 +113,12 @@ try {
       else kept.roundRates = r.roundRates
       log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s, server ${r.serverUsPerPeer.toFixed(0)} µs per connection; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
     }
+    log(`capacity: ws floor (${floorScript}), ${plan.capacityPeers} idle peers${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
+    const f = await capacity(pool, 'ours', plan, floorScript)
+    f.roundRates = [...(run.floor?.roundRates ?? []), f.connectPerSec]
+    if (run.floor === undefined || f.connectPerSec > run.floor.connectPerSec) run.floor = f
+    else run.floor.roundRates = f.roundRates
+    log(`  ${f.connected} connected (${f.failed} failed) at ${f.connectPerSec.toFixed(0)}/s, server ${f.serverUsPerPeer.toFixed(0)} µs per connection`)
   }
   const relayRounds: Round[] = []
   const broadcastRounds: Round[] = []

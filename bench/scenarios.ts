@@ -155,8 +155,15 @@ export function warmUpPeers (plan: Plan): PeerSpec[] {
   return idlePeers(Math.min(plan.capacityPeers, plan.quick ? 200 : 2000), 1_000_000, 'warm')
 }
 
-export async function capacity (pool: Pool, kind: TargetKind, plan: Plan): Promise<CapacityReport> {
-  const server = await startTarget(kind, targetOptions(kind))
+/**
+ * The connect path's floor (bench/baselines/ws-floor.ts): bare ws doing only the work the connect
+ * target names, the cheap way. Our clients speak to it; the capacity scenario measures it.
+ */
+export const floorScript = 'bench/baselines/ws-floor.ts'
+
+/** `script`: another server speaking `kind`'s protocol (the floor). */
+export async function capacity (pool: Pool, kind: TargetKind, plan: Plan, script?: string): Promise<CapacityReport> {
+  const server = await startTarget(kind, { ...targetOptions(kind), script })
   try {
     const connect = { ports: { A: server.port }, sourceAddresses: plan.sourceAddresses, concurrency: plan.concurrency, payloadBytes: plan.payloadBytes }
     // Warm-up, not reported: a fresh server and generator compile their connect paths on the

@@ -39,6 +39,7 @@ t.test('the quick bench delivers every message in every scenario', { timeout: 11
       }
     }
   }
+  t.equal(run.floor?.connected, run.floor?.peers, 'connect floor: every capacity peer connected')
   const cross = run.cross
   t.ok(cross !== undefined, 'cross-node ran or said why not')
   if (cross?.skipped !== undefined) {

@@ -29,10 +29,11 @@ export class Pool {
   /** Senders each worker holds since the last setup: a step's rate is split by them. */
   #senders: number[] = []
 
-  constructor (count: number) {
+  /** `nodeFlags`: for looking into the generators (e.g. --cpu-prof), as --server-flags does for servers. */
+  constructor (count: number, nodeFlags: string[] = []) {
     this.workers = Array.from({ length: count }, () => fork('bench/generator.ts', [], {
       cwd: root,
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...nodeFlags],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     }))
     this.#ready = Promise.all(this.workers.map(async w => await once(w, 'message')))

@@ -12,6 +12,8 @@ export interface RunReport {
   machine: { cpu: string, cores: number, node: string, stalls?: StallProbe[] }
   targets: TargetKind[]
   capacity: Partial<Record<TargetKind, CapacityReport>>
+  /** The connect path's floor (bench/baselines/ws-floor.ts), capacity only. */
+  floor?: CapacityReport
   relay: Partial<Record<TargetKind, RateReport>>
   broadcast: Partial<Record<TargetKind, RateReport>>
   cross?: RateReport
@@ -144,6 +146,10 @@ export function markdown (run: RunReport): string {
     ...rows.map(r => `| ${r.join(' | ')} |`),
     ''
   ]
+  const floor = run.floor
+  if (floor !== undefined) {
+    lines.push(`Connect floor in the same run (\`bench/baselines/ws-floor.ts\`: bare ws doing only the connect target's named work the cheap way — the token check, the project's list, \`peer-joined\` to its members, the welcome — without limits, metrics, heartbeat or logging): ${fmt(floor.connectPerSec)} peers/s${run.repeat > 1 ? ` (best of ${(floor.roundRates ?? []).map(x => fmt(x)).join(', ')})` : ''}, ${fmt(floor.serverUsPerPeer)} µs of server CPU per connection, ${ratio(floor.connectPerSec, cap.raw?.connectPerSec)} raw's rate. Ours: ${ratio(cap.ours?.connectPerSec, floor.connectPerSec)} the floor's rate, ${ratio(cap.ours?.serverUsPerPeer, floor.serverUsPerPeer)} its CPU per connection.`, '')
+  }
   const cross = run.cross
   if (cross !== undefined) {
     if (cross.skipped !== undefined) lines.push(`Cross-node (A → Redis → B): skipped: ${cross.skipped}.`, '')

@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import { createSigner } from 'fast-jwt'
 import registry from './app.ts'
 import adminRoutes from './plugins/admin.ts'
-import { EnvError, readEnv } from './services/env.ts'
+import { EnvError, heapSnapshotSignal, readEnv } from './services/env.ts'
 import { redactUrl, refusalBody } from './routes/refuse.ts'
 
 let env
@@ -47,7 +47,9 @@ await app.register(registry, { ...env.options, redis: env.redisUrl, directUpgrad
 const admin = env.adminPort === undefined ? undefined : Fastify({ loggerInstance: app.log.child({ listener: 'admin' }) })
 if (admin !== undefined) await admin.register(adminRoutes)
 
-closeWithGrace({ delay: 10000 }, async ({ signal, err }) => {
+const snapshotSignal = heapSnapshotSignal(process.execArgv, process.env.NODE_OPTIONS)
+// A signal close-with-grace does not know of is one it never listens for: skipping it is harmless.
+closeWithGrace({ delay: 10000, skip: snapshotSignal === undefined ? [] : [snapshotSignal as closeWithGrace.AllEvents] }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
   await admin?.close()

@@ -62,6 +62,23 @@ function iceServers (raw: string | undefined): RegistryOptionsData['iceServers']
   return value as RegistryOptionsData['iceServers']
 }
 
+/**
+ * The signal node's `--heapsnapshot-signal` claims, from its flags or NODE_OPTIONS. It must
+ * write a snapshot of the live process, and the shutdown handler would otherwise take it
+ * (close-with-grace listens for SIGUSR2, the signal most often given to it, for nodemon).
+ */
+export function heapSnapshotSignal (execArgv: readonly string[], nodeOptions = ''): string | undefined {
+  // The command line overrides NODE_OPTIONS, so it is read last.
+  const args = [...nodeOptions.split(/\s+/), ...execArgv]
+  let signal: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--heapsnapshot-signal(?:=(.*))?$/.exec(args[i])
+    // Node keeps the last one given, as it does for every flag.
+    if (m !== null) signal = m[1] ?? args[i + 1]
+  }
+  return signal === '' ? undefined : signal
+}
+
 /** Reads and validates the environment; throws an EnvError naming the bad variable. */
 export function readEnv (env: Env, makeSecret: () => string): ServerEnv {
   const production = env.NODE_ENV === 'production'

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import Fastify from 'fastify'
@@ -79,4 +82,31 @@ t.test('server.ts serves the admin routes on ADMIN_PORT only, bound to 127.0.0.1
   const exited = once(child, 'exit')
   child.kill('SIGTERM')
   t.same(await exited, [0, null])
+})
+
+t.test('node --heapsnapshot-signal writes a snapshot of server.ts and the server keeps serving', async t => {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'registry-snapshot-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // SIGUSR2 is the signal close-with-grace would otherwise take as a shutdown.
+  const child = spawn(process.execPath, ['--import', 'tsx', `--diagnostic-dir=${dir}`, '--heapsnapshot-signal=SIGUSR2', 'server.ts'], {
+    env: { ...process.env, JWT_SECRET: 'admin-test-secret', PORT: String(port), LOG_LEVEL: 'info', DEMO: 'false' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  for await (const line of createInterface({ input: child.stdout })) if (line.includes('Server listening at')) break
+  child.stdout.resume()
+  child.kill('SIGUSR2')
+  // Written while the process stops for it; wait for the file, bounded.
+  let written: string | undefined
+  for (let i = 0; i < 600 && written === undefined; i++) {
+    written = readdirSync(dir).find(f => f.endsWith('.heapsnapshot'))
+    if (written === undefined) await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  t.ok(written, 'a .heapsnapshot was written')
+  t.equal(child.exitCode, null, 'still running')
+  t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'still serving')
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  t.same(await exited, [0, null], 'SIGTERM still shuts it down gracefully')
 })

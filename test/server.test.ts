@@ -4,7 +4,7 @@ import t from 'tap'
 import { token } from './helpers/app.ts'
 import { connect } from './helpers/peer.ts'
 import { spawnServer, startServer } from './helpers/server.ts'
-import { readEnv } from '../services/env.ts'
+import { heapSnapshotSignal, readEnv } from '../services/env.ts'
 
 const secret = 'server-test-secret-long-enough-for-hs256'
 
@@ -29,6 +29,15 @@ t.test('every bad variable is named by readEnv', async t => {
     t.throws(() => readEnv({ JWT_SECRET: secret, ...env }, () => 'dev'), { name: 'Error', message: new RegExp(name) }, `${JSON.stringify(env)} names ${name}`)
   }
   t.match(readEnv({ JWT_SECRET: secret }, () => 'dev'), { host: '127.0.0.1', port: 8080, logLevel: 'info', devSecret: false })
+})
+
+t.test('the --heapsnapshot-signal given to node is found in its flags or NODE_OPTIONS', async t => {
+  t.equal(heapSnapshotSignal(['--import', 'tsx', '--heapsnapshot-signal=SIGUSR2']), 'SIGUSR2')
+  t.equal(heapSnapshotSignal(['--heapsnapshot-signal', 'SIGUSR1']), 'SIGUSR1')
+  t.equal(heapSnapshotSignal([], '--max-old-space-size=512 --heapsnapshot-signal=SIGHUP'), 'SIGHUP')
+  t.equal(heapSnapshotSignal(['--heapsnapshot-signal=SIGUSR2'], '--heapsnapshot-signal=SIGHUP'), 'SIGUSR2', 'the command line over NODE_OPTIONS')
+  t.equal(heapSnapshotSignal(['--heapsnapshot-near-heap-limit=2']), undefined)
+  t.equal(heapSnapshotSignal([], undefined), undefined)
 })
 
 t.test('a bad variable stops the start with one line naming it', async t => {

@@ -4,7 +4,7 @@
 // receivers always live in the same process, so one clock stamps and reads.
 import { Histogram } from './lib/hist.ts'
 import { randomBytes } from 'node:crypto'
-import { FrameTemplate, WireSocket, readStamp, upgradeFields } from './lib/wire.ts'
+import { FrameTemplate, WireSocket, readStamp, stamp, upgradeFields } from './lib/wire.ts'
 import { payload, protocolFor, type PeerSpec, type Protocol, type TargetKind } from './lib/protocols.ts'
 
 export type Command =
@@ -56,10 +56,10 @@ function onText (conn: Conn, buf: Buffer, start: number, end: number): void {
     conn.wire?.sendText(answer)
     return
   }
-  const stamp = readStamp(buf, start, end)
-  if (stamp === undefined) {
+  if (!readStamp(buf, start, end)) {
     // Refusals (peer_not_found, rate_limited…) explain a loss; count them for the report.
-    if (buf.indexOf(errorTag, start) >= 0 && buf.indexOf(errorTag, start) < end) {
+    const tag = buf.indexOf(errorTag, start)
+    if (tag >= 0 && tag < end) {
       if (errorFrames++ === 0 && process.env.BENCH_DEBUG !== undefined) process.stderr.write(`generator: ${buf.toString('utf8', start, end)}\n`)
     }
     return

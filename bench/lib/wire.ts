@@ -62,14 +62,18 @@ export class FrameTemplate {
   }
 }
 
-/** The step and timestamp of a stamped text, or undefined when it carries none. */
-export function readStamp (buf: Buffer, start: number, end: number): { step: number, us: number } | undefined {
+/** What the last successful readStamp found: one shared record, so a delivery allocates nothing. */
+export const stamp = { step: 0, us: 0 }
+
+/** Reads a stamped text's step and timestamp into `stamp`; false when it carries none. */
+export function readStamp (buf: Buffer, start: number, end: number): boolean {
   const at = buf.indexOf(marker, start)
-  if (at < 0 || at + 3 + stampDigits >= end + 1) return undefined
-  const step = (buf[at + 1] - 48) * 10 + (buf[at + 2] - 48)
+  if (at < 0 || at + 3 + stampDigits >= end + 1) return false
+  stamp.step = (buf[at + 1] - 48) * 10 + (buf[at + 2] - 48)
   let us = 0
   for (let i = 0; i < stampDigits; i++) us = us * 10 + (buf[at + 4 + i] - 48)
-  return { step, us }
+  stamp.us = us
+  return true
 }
 
 export interface WireHandlers {

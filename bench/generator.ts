@@ -2,8 +2,8 @@
 // It holds its share of the peers, and on command sends at an open-loop rate and measures
 // each delivery's latency from a timestamp embedded in the payload. Senders and their
 // receivers always live in the same process, so one clock stamps and reads.
-import { Histogram } from './lib/hist.ts'
 import { randomBytes } from 'node:crypto'
+import { Histogram } from './lib/hist.ts'
 import { FrameTemplate, WireSocket, readStamp, stamp, upgradeFields } from './lib/wire.ts'
 import { payload, protocolFor, type PeerSpec, type Protocol, type TargetKind } from './lib/protocols.ts'
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { cpuSeconds, killAll, live, root, startTarget } from './lib/procs.ts'
+import { cpuSeconds, killAll, live, root, startTarget, stopOnSignals } from './lib/procs.ts'
 import type { PeerSpec } from './lib/protocols.ts'
 import { idlePeers, makePlan, oursEnv } from './scenarios.ts'
 
@@ -45,11 +45,18 @@ function median (xs: number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
+function removeWorktree (): void {
+  if (baseline === undefined) git('worktree', 'remove', '--force', baseDir)
+  rmSync(baseDir, { recursive: true, force: true })
+}
+stopOnSignals(removeWorktree)
+
 async function main (): Promise<void> {
   const rev = baseline ?? git('rev-parse', '--short', baseRev as string)
   if (baseline === undefined) {
     git('worktree', 'add', '--detach', '--force', baseDir, rev)
     symlinkSync(join(root, 'node_modules'), join(baseDir, 'node_modules'))
+    process.stderr.write(`bench:ab: ${rev} checked out in ${baseDir}\n`)
   }
   const pool = new Pool(2)
   // From here on the worktree goes, whatever fails (a server that does not start included).
@@ -81,8 +88,7 @@ async function main (): Promise<void> {
   } finally {
     pool.close()
     for (const server of [...live]) await server.stop()
-    if (baseline === undefined) git('worktree', 'remove', '--force', baseDir)
-    rmSync(baseDir, { recursive: true, force: true })
+    removeWorktree()
   }
 }
 

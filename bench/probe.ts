@@ -10,4 +10,7 @@ if (process.send !== undefined) {
   })
   // The channel must not keep a server alive once it has closed everything else.
   process.channel?.unref()
+  // The bench that started this server is gone (killed, crashed): a server under test must
+  // not outlive it. A signal to itself, so it shuts down as it would when told to.
+  process.on('disconnect', () => { process.kill(process.pid, 'SIGTERM') })
 }

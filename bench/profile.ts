@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { killAll, root, startTarget } from './lib/procs.ts'
+import { killAll, root, startTarget, stopOnSignals } from './lib/procs.ts'
 import { capacityPeers, makePlan, oursEnv, relayPeers, warmUpPeers } from './scenarios.ts'
 import type { CpuProfile } from '../services/profiler.ts'
 
+stopOnSignals()
 const args = process.argv.slice(2)
 function option (name: string, fallback: string): string {
   const i = args.indexOf(name)

@@ -4,10 +4,11 @@
 // alternation. Our server only: the baselines have no presence to compare.
 import WebSocket from 'ws'
 import { createSigner } from 'fast-jwt'
-import { cpuSeconds, killAll, startTarget } from './lib/procs.ts'
+import { cpuSeconds, killAll, startTarget, stopOnSignals } from './lib/procs.ts'
 import { benchSecret } from './lib/protocols.ts'
 import { oursEnv } from './scenarios.ts'
 
+stopOnSignals()
 const args = process.argv.slice(2)
 function option (name: string, fallback: number): number {
   const i = args.indexOf(name)

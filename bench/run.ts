@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
-import { killAll, root, serverExtras, stallProbes } from './lib/procs.ts'
+import { killAll, root, serverExtras, stallProbes, stopOnSignals } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
 import { broadcast, capacity, crossNode, floorScript, makePlan, relay, type RateReport } from './scenarios.ts'
@@ -41,9 +41,7 @@ const deadline = setTimeout(() => {
   process.exit(2)
 }, (quick ? 3 : 20) * 60_000)
 deadline.unref()
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => { killAll(); process.exit(130) })
-}
+stopOnSignals()
 
 /** Mean load other processes put on the server core during a run's steps. */
 function foreignLoad (r: RateReport): number {

@@ -241,3 +241,18 @@ export function killAll (): void {
   }
   live.clear()
 }
+
+/**
+ * Every bench entry point calls this first: stopped by a signal (Ctrl-C, a test's teardown),
+ * it ends what it started, runs `cleanup` (a worktree to remove), and exits. Without it the
+ * servers it had started outlived it (a test's SIGTERM to `bench:ab` left a floor server).
+ */
+export function stopOnSignals (cleanup?: () => void): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      killAll()
+      try { cleanup?.() } catch {}
+      process.exit(130)
+    })
+  }
+}

@@ -9,7 +9,7 @@ import { Pool } from './lib/pool.ts'
 import { killAll, root, serverExtras, stallProbes, stopOnSignals } from './lib/procs.ts'
 import type { TargetKind } from './lib/protocols.ts'
 import { markdown, svg, type RunReport } from './lib/report.ts'
-import { broadcast, capacity, crossNode, floorScript, makePlan, relay, type RateReport } from './scenarios.ts'
+import { broadcast, capacity, crossNode, floorScript, makePlan, relay, type CapacityReport, type RateReport } from './scenarios.ts'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -49,6 +49,14 @@ function foreignLoad (r: RateReport): number {
 }
 
 type Round = Partial<Record<TargetKind, RateReport>>
+
+/** The faster of a server's capacity rounds so far, carrying every round's rate. */
+function fastest (kept: CapacityReport | undefined, r: CapacityReport): CapacityReport {
+  r.roundRates = [...(kept?.roundRates ?? []), r.connectPerSec]
+  if (kept === undefined || r.connectPerSec > kept.connectPerSec) return r
+  kept.roundRates = r.roundRates
+  return kept
+}
 
 /**
  * The round whose servers saw, together, the least foreign load; every server's figures come
@@ -105,17 +113,12 @@ try {
     for (const t of targets) {
       log(`capacity: ${t}, ${plan.capacityPeers} idle peers${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
       const r = await capacity(pool, t, plan)
-      const kept = run.capacity[t]
-      r.roundRates = [...(kept?.roundRates ?? []), r.connectPerSec]
-      if (kept === undefined || r.connectPerSec > kept.connectPerSec) run.capacity[t] = r
-      else kept.roundRates = r.roundRates
+      run.capacity[t] = fastest(run.capacity[t], r)
       log(`  ${r.connected} connected (${r.failed} failed) at ${r.connectPerSec.toFixed(0)}/s, server ${r.serverUsPerPeer.toFixed(0)} µs per connection; ${r.rssPerPeerKB.toFixed(1)} KB RSS, ${r.heapPerPeerKB.toFixed(1)} KB heap per peer`)
     }
     log(`capacity: ws floor (${floorScript}), ${plan.capacityPeers} idle peers${repeat > 1 ? `, round ${round + 1} of ${repeat}` : ''}`)
     const f = await capacity(pool, 'ours', plan, floorScript)
-    f.roundRates = [...(run.floor?.roundRates ?? []), f.connectPerSec]
-    if (run.floor === undefined || f.connectPerSec > run.floor.connectPerSec) run.floor = f
-    else run.floor.roundRates = f.roundRates
+    run.floor = fastest(run.floor, f)
     log(`  ${f.connected} connected (${f.failed} failed) at ${f.connectPerSec.toFixed(0)}/s, server ${f.serverUsPerPeer.toFixed(0)} µs per connection`)
   }
   const relayRounds: Round[] = []

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Pool } from './lib/pool.ts'
 import { cpuSeconds, killAll, live, root, startTarget, stopOnSignals } from './lib/procs.ts'
 import type { PeerSpec } from './lib/protocols.ts'
-import { idlePeers, makePlan, oursEnv } from './scenarios.ts'
+import { floorScript, idlePeers, makePlan, oursEnv } from './scenarios.ts'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -23,7 +23,7 @@ function option (name: string): string | undefined {
 }
 const baseRev = option('--base')
 if (baseRev === undefined) throw new Error('--base <git rev | floor | raw>: what to compare this checkout with')
-const baselines: Record<string, string> = { floor: 'bench/baselines/ws-floor.ts', raw: 'bench/baselines/raw-ws.ts' }
+const baselines: Record<string, string> = { floor: floorScript, raw: 'bench/baselines/raw-ws.ts' }
 const baseline = baselines[baseRev]
 const rounds = Number(option('--rounds') ?? '6')
 // Even, so the two servers get as many projects each.

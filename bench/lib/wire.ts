@@ -132,7 +132,7 @@ export class WireSocket {
         reject(err)
       }
       socket.once('error', fail)
-      // Written once connected; one write, one string.
+      // One string, one write: the socket holds it until it has connected.
       socket.write(`GET ${opts.path} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n${opts.fields}`)
       const onHead = (chunk: Buffer): void => {
         head = head.length === 0 ? chunk : Buffer.concat([head, chunk])
